@@ -1,0 +1,16 @@
+# OpenCV::lite: core + imgproc + imgcodecs. Debian's light -dev packages ship no CMake config,
+# so fall back to finding headers and libraries by hand when OpenCVConfig.cmake is absent.
+find_package(OpenCV 4 QUIET COMPONENTS core imgproc imgcodecs)
+if(OpenCV_FOUND)
+  add_library(OpenCV::lite INTERFACE IMPORTED)
+  target_include_directories(OpenCV::lite INTERFACE ${OpenCV_INCLUDE_DIRS})
+  target_link_libraries(OpenCV::lite INTERFACE opencv_core opencv_imgproc opencv_imgcodecs)
+else()
+  find_path(OpenCV_LITE_INCLUDE_DIR opencv2/core.hpp PATH_SUFFIXES opencv4 REQUIRED)
+  add_library(OpenCV::lite INTERFACE IMPORTED)
+  target_include_directories(OpenCV::lite INTERFACE ${OpenCV_LITE_INCLUDE_DIR})
+  foreach(m core imgproc imgcodecs)
+    find_library(OpenCV_${m}_LIBRARY opencv_${m} REQUIRED)
+    target_link_libraries(OpenCV::lite INTERFACE ${OpenCV_${m}_LIBRARY})
+  endforeach()
+endif()

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Set-up in one command on a fresh Debian 12 machine:
+#   cmake/bootstrap.sh studio   install what is missing, build, launch the GUI
+#   cmake/bootstrap.sh test     install what is missing, build, run the whole test suite
+#   cmake/bootstrap.sh deps     only install what is missing
+# Idempotent and non-interactive. BUILD_DIR (default: build) and JOBS (default: all cores) can be set.
+set -euo pipefail
+
+mode=${1:-}
+case "$mode" in studio|test|deps) ;; *)
+  echo "usage: $0 studio|test|deps" >&2; exit 2 ;;
+esac
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD_DIR:-$root/build}
+jobs=${JOBS:-$(nproc)}
+
+packages=(
+  build-essential cmake pkg-config ccache
+  qt6-base-dev qt6-svg-dev libqcustomplot-dev fonts-dejavu-core
+  libtorch-dev libopenblas0-pthread
+  libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
+  libspdlog-dev nlohmann-json3-dev libcli11-dev libonig-dev
+  libgtest-dev xvfb xauth
+)
+
+install_missing() {
+  local missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if ! grep -qs 'bookworm' /etc/os-release; then
+    echo "warning: this script is tested on Debian 12 (bookworm) only" >&2
+  fi
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "error: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+    sudo=(sudo)
+  fi
+  echo "Installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -qq || { echo "error: apt-get update failed (network or sources?)" >&2; exit 1; }
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+    || { echo "error: apt-get install failed for: ${missing[*]}" >&2; exit 1; }
+}
+
+build_project() {
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release
+  cmake --build "$build" -j "$jobs"
+}
+
+install_missing
+case "$mode" in
+  deps) ;;
+  test)
+    build_project
+    cd "$build" && ctest --output-on-failure -j "$jobs"
+    ;;
+  studio)
+    build_project
+    if [ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+      shot="$build/studio.png"
+      echo "No display found: running HAE Studio under Xvfb and saving a screenshot to $shot"
+      exec xvfb-run -a "$build/app/hae-studio" --screenshot "$shot"
+    fi
+    exec "$build/app/hae-studio"
+    ;;
+esac

@@ -1,0 +1,25 @@
+#pragma once
+// What this binary was built with and what it can use at run time. Torch-free header.
+#include <string>
+
+namespace hae {
+
+struct BuildInfo {
+  std::string version;        // HAE Studio version
+  std::string torch_version;  // LibTorch version the binary was compiled against
+  bool cuda_built = false;    // LibTorch has CUDA support compiled in
+  int cuda_devices = 0;       // CUDA devices visible now
+  int threads = 0;            // intra-op threads LibTorch uses now
+  std::string blas_env;       // OPENBLAS_CORETYPE in effect, or "" when unset
+};
+
+BuildInfo buildInfo();
+
+// Sets LibTorch's intra-op thread count; n <= 0 means all cores. Debian's LibTorch defaults to
+// half the cores, which is 1 on a 2-core machine.
+void setThreads(int n);
+
+// One-line summary, e.g. "LibTorch 1.13.0, CPU only, 2 threads".
+std::string describeRuntime();
+
+}  // namespace hae

@@ -1,0 +1,40 @@
+#include "hae/build_info.h"
+
+#include <ATen/Context.h>
+#include <ATen/Parallel.h>
+#include <torch/cuda.h>
+#include <torch/version.h>
+
+#include <cstdlib>
+#include <thread>
+
+#include "hae_version.h"
+
+namespace hae {
+
+BuildInfo buildInfo() {
+  BuildInfo info;
+  info.version = HAE_VERSION_STRING;
+  info.torch_version = TORCH_VERSION;
+  info.cuda_built = at::hasCUDA();
+  info.cuda_devices = info.cuda_built ? static_cast<int>(torch::cuda::device_count()) : 0;
+  info.threads = at::get_num_threads();
+  if (const char* coretype = std::getenv("OPENBLAS_CORETYPE")) info.blas_env = coretype;
+  return info;
+}
+
+void setThreads(int n) {
+  if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  at::set_num_threads(n);
+}
+
+std::string describeRuntime() {
+  const BuildInfo info = buildInfo();
+  std::string s = "LibTorch " + info.torch_version;
+  s += info.cuda_devices > 0 ? ", CUDA (" + std::to_string(info.cuda_devices) + " device(s))"
+                             : (info.cuda_built ? ", CUDA built but no device" : ", CPU only");
+  s += ", " + std::to_string(info.threads) + " thread(s)";
+  return s;
+}
+
+}  // namespace hae

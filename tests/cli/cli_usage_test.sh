@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The CLI's contract with its users: help lists the subcommands, --version names LibTorch, and
+# bad input gives exactly one line on stderr and a non-zero exit code.
+set -u
+hae=$1
+fail=0
+check() { if ! eval "$2"; then echo "FAIL: $1"; fail=1; fi; }
+
+out=$("$hae" --help); rc=$?
+check "--help exits 0" "[ $rc -eq 0 ]"
+check "--help lists info" "grep -q 'info' <<<\"\$out\""
+
+out=$("$hae" --version); rc=$?
+check "--version exits 0" "[ $rc -eq 0 ]"
+check "--version names LibTorch" "grep -Eq 'hae [0-9]+\.[0-9]+\.[0-9]+ \(LibTorch [0-9.]+' <<<\"\$out\""
+
+for bad in "frobnicate" "--threads abc info" "--threads -3 info" "info --nonsense" ""; do
+  err=$("$hae" $bad 2>&1 >/dev/null); rc=$?
+  check "'hae $bad' exits non-zero" "[ $rc -ne 0 ]"
+  check "'hae $bad' prints one line" "[ \$(printf '%s\n' \"\$err\" | wc -l) -eq 1 ]"
+done
+
+out=$("$hae" --threads 2 info); rc=$?
+check "info exits 0" "[ $rc -eq 0 ]"
+check "--threads reaches LibTorch" "grep -q 'Threads:   2 of' <<<\"\$out\""
+exit $fail
