@@ -13,12 +13,16 @@ void ImageView::setImage(const QImage& image) {
   update();
 }
 
+QRectF ImageView::fitRect(QSizeF content, const QRectF& area) {
+  if (content.isEmpty() || area.isEmpty()) return {};
+  content.scale(area.size(), Qt::KeepAspectRatio);
+  return {area.x() + (area.width() - content.width()) / 2.0,
+          area.y() + (area.height() - content.height()) / 2.0, content.width(), content.height()};
+}
+
 QRectF ImageView::imageRect() const {
   if (image_.isNull()) return {};
-  QSizeF size = image_.size();
-  size.scale(QSizeF(width(), height()), Qt::KeepAspectRatio);
-  return {(width() - size.width()) / 2.0, (height() - size.height()) / 2.0, size.width(),
-          size.height()};
+  return fitRect(image_.size(), QRectF(rect()));
 }
 
 void ImageView::paintEvent(QPaintEvent*) {

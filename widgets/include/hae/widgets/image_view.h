@@ -13,6 +13,8 @@ class ImageView : public QWidget {
   void setImage(const QImage& image);
   const QImage& image() const { return image_; }
   QRectF imageRect() const;  // where the image is drawn, in widget coordinates
+  // `content` scaled to fit `area` with its aspect ratio kept, centred.
+  static QRectF fitRect(QSizeF content, const QRectF& area);
   QSize sizeHint() const override { return {480, 480}; }
 
  protected:

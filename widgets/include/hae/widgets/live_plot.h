@@ -1,0 +1,65 @@
+#pragma once
+// Base of the live plots: follows a RunHistory, appends data as steps arrive, and redraws at most
+// ~30 times a second (a dirty flag and a timer) however fast the steps come. Draws the shared
+// step cursor and exports PNG / SVG / PDF.
+#include <qcustomplot.h>
+#include <QPoint>
+#include <QTimer>
+
+#include "hae/widgets/run_history.h"
+
+namespace hae::widgets {
+
+class LivePlot : public QCustomPlot {
+  Q_OBJECT
+ public:
+  static constexpr int kFrameMs = 33;
+
+  explicit LivePlot(RunHistory* history, QWidget* parent = nullptr);
+
+  // Chooses the format by extension (png, svg, pdf) and writes atomically. Size defaults to the
+  // widget's (or 800x500 for a widget never laid out).
+  bool exportTo(const QString& path, QString* error = nullptr, QSize size = {});
+  // Replots now if anything changed (screenshots and tests; the timer does it otherwise).
+  void flush();
+  bool isDirty() const { return dirty_; }
+  QCPItemStraightLine* cursorLine() const { return cursorLine_; }
+  double cursorKey() const;  // the step the cursor line marks, NaN when hidden
+  RunHistory* history() const { return history_; }
+  QSize sizeHint() const override { return {460, 280}; }
+
+ protected:
+  // Subclasses build their plottables in their constructor, then call rebuild().
+  void rebuild();
+  virtual void clearData() = 0;
+  virtual void appendStepData(int index) = 0;
+  virtual void cursorMoved(int /*index*/) {}
+  // Once-per-frame work before the replot: axis ranges, data that is cheaper to redo whole.
+  virtual void prepareReplot() {}
+  // The axis rect whose x axis counts steps: gets the cursor line and click-to-seek.
+  void setStepAxisRect(QCPAxisRect* rect);
+  void markDirty(bool cursorOnly = false);
+  bool userMovedRange() const { return userRange_; }
+  static QFont titleFont();
+
+  void mousePressEvent(QMouseEvent* event) override;
+  void mouseReleaseEvent(QMouseEvent* event) override;
+  void mouseDoubleClickEvent(QMouseEvent* event) override;
+  void wheelEvent(QWheelEvent* event) override;
+
+ private:
+  void tick();
+  void moveCursorLine();
+  void replotNow(RefreshPriority priority);
+
+  RunHistory* history_;
+  QTimer timer_;
+  bool dirty_ = false;
+  bool cursorOnlyDirty_ = false;
+  bool userRange_ = false;
+  QPoint pressPos_;
+  QCPAxisRect* stepRect_ = nullptr;
+  QCPItemStraightLine* cursorLine_ = nullptr;
+};
+
+}  // namespace hae::widgets

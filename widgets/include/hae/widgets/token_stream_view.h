@@ -1,0 +1,36 @@
+#pragma once
+// The prompt as the model sees it, coloured by modality, with each image's visual tokens folded
+// into one chip that counts how many survive; tokens evicted at the chosen layer are struck
+// through, binned ones shaded amber. Generated tokens follow as they arrive, up to the cursor.
+#include <QTextBrowser>
+#include <QTimer>
+
+#include "hae/widgets/run_history.h"
+
+namespace hae::widgets {
+
+class TokenStreamView : public QTextBrowser {
+  Q_OBJECT
+ public:
+  explicit TokenStreamView(RunHistory* history, QWidget* parent = nullptr);
+
+  int layer() const { return layer_; }
+  // The HTML for the current layer and cursor (what the next refresh shows).
+  QString htmlText() const;
+  // Rebuilds now if anything changed; otherwise a ~30 Hz timer does it, so a fast decode does
+  // not rebuild the document once per token.
+  void flush();
+
+ public slots:
+  void setLayer(int layer);  // RunHistory::kAllLayers: struck through only when gone everywhere
+
+ private:
+  void markDirty();
+
+  RunHistory* history_;
+  QTimer timer_;
+  bool dirty_ = true;
+  int layer_ = 0;
+};
+
+}  // namespace hae::widgets

@@ -1,0 +1,152 @@
+#include "hae/widgets/bin_activity_plot.h"
+
+#include <algorithm>
+
+#include "hae/widgets/state_colors.h"
+
+namespace hae::widgets {
+
+namespace {
+
+QColor kindColour(EventKind k) {
+  switch (k) {
+    case EventKind::Evict:
+      return stateSolid(PatchState::Evicted);
+    case EventKind::Demote:
+      return stateSolid(PatchState::InBin);
+    case EventKind::Restore:
+      return stateSolid(PatchState::Kept);
+    case EventKind::Purge:
+      return {110, 110, 110};
+  }
+  return {};
+}
+
+QString kindLabel(EventKind k) {
+  switch (k) {
+    case EventKind::Evict:
+      return QStringLiteral("evictions");
+    case EventKind::Demote:
+      return QStringLiteral("demotions");
+    case EventKind::Restore:
+      return QStringLiteral("restores");
+    case EventKind::Purge:
+      return QStringLiteral("purges");
+  }
+  return {};
+}
+
+}  // namespace
+
+BinActivityPlot::BinActivityPlot(RunHistory* history, QWidget* parent) : LivePlot(history, parent) {
+  plotLayout()->insertRow(0);
+  plotLayout()->addElement(
+      0, 0, new QCPTextElement(this, QStringLiteral("Recycle bin activity"), titleFont()));
+  xAxis->setLabel(QStringLiteral("step"));
+  yAxis->setLabel(QStringLiteral("events"));
+  yAxis2->setVisible(true);
+  yAxis2->setLabel(QStringLiteral("bin slots / layer"));
+
+  group_ = new QCPBarsGroup(this);
+  group_->setSpacingType(QCPBarsGroup::stAbsolute);
+  group_->setSpacing(0);
+  for (int k = 0; k < 4; ++k) {
+    const auto kind = static_cast<EventKind>(k);
+    auto* bars = new QCPBars(xAxis, yAxis);
+    bars->setName(kindLabel(kind));
+    bars->setWidth(0.2);
+    bars->setPen(Qt::NoPen);
+    bars->setBrush(kindColour(kind));
+    bars->setBarsGroup(group_);
+    bars_[k] = bars;
+  }
+  occupancy_ = new QCPGraph(xAxis, yAxis2);
+  occupancy_->setName(QStringLiteral("bin occupancy"));
+  occupancy_->setPen(QPen(stateSolid(PatchState::InBin).darker(140), 2));
+
+  // The legend gets its own row under the title: five entries would cover the bars.
+  axisRect()->insetLayout()->take(legend);
+  plotLayout()->insertRow(1);
+  plotLayout()->addElement(1, 0, legend);
+  plotLayout()->setRowStretchFactor(1, 0.01);
+  legend->setVisible(true);
+  legend->setBorderPen(Qt::NoPen);
+  legend->setBrush(Qt::NoBrush);
+  legend->setWrap(3);
+  legend->setFillOrder(QCPLayoutGrid::foColumnsFirst, true);
+  legend->setMargins(QMargins(4, 0, 4, 0));
+  QFont f = legend->font();
+  f.setPointSizeF(f.pointSizeF() * 0.85);
+  legend->setFont(f);
+
+  // The prefill's burst of evictions would flatten every decode step; it gets a label instead
+  // and the axis fits the decode steps.
+  prefillLabel_ = new QCPItemText(this);
+  prefillLabel_->setPositionAlignment(Qt::AlignTop | Qt::AlignLeft);
+  prefillLabel_->position->setType(QCPItemPosition::ptAxisRectRatio);
+  prefillLabel_->position->setCoords(0.02, 0.03);
+  prefillLabel_->setClipToAxisRect(true);
+  prefillLabel_->setPadding(QMargins(4, 2, 4, 2));
+  prefillLabel_->setBrush(QColor(255, 255, 255, 210));
+  prefillLabel_->setPen(QPen(QColor(180, 180, 180)));
+
+  auto ticker = QSharedPointer<QCPAxisTickerFixed>::create();
+  ticker->setTickStep(1.0);
+  ticker->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);
+  xAxis->setTicker(ticker);
+
+  setStepAxisRect(axisRect());
+  rebuild();
+}
+
+void BinActivityPlot::clearData() {
+  for (auto* bars : bars_) bars->data()->clear();
+  occupancy_->data()->clear();
+}
+
+void BinActivityPlot::appendStepData(int index) {
+  const StepTelemetry& s = history()->step(index);
+  int counts[4] = {};
+  for (const PolicyEvent& e : s.events) ++counts[static_cast<int>(e.kind)];
+  for (int k = 0; k < 4; ++k) bars_[k]->addData(s.step, counts[k]);
+  if (!s.layers.empty()) {
+    double bin = 0;
+    for (const LayerStats& l : s.layers) bin += l.bin;
+    occupancy_->addData(s.step, bin / static_cast<double>(s.layers.size()));
+  }
+}
+
+void BinActivityPlot::prepareReplot() {
+  const bool clipPrefill = history()->stepCount() >= 3 && history()->step(0).step == 0;
+  prefillLabel_->setVisible(false);
+  if (history()->empty()) return;
+  double decodeHigh = 1, all = 1;
+  for (auto* bars : bars_) {
+    for (auto it = bars->data()->constBegin(); it != bars->data()->constEnd(); ++it) {
+      all = std::max(all, it->value);
+      if (it->key > 0) decodeHigh = std::max(decodeHigh, it->value);
+    }
+  }
+  const double high = clipPrefill ? decodeHigh : all;
+  if (clipPrefill && all > high * 1.15) {
+    QStringList parts;
+    for (int k = 0; k < 4; ++k) {
+      const auto it = bars_[k]->data()->findBegin(0, false);
+      if (it != bars_[k]->data()->constEnd() && it->key == 0 && it->value > 0)
+        parts << QStringLiteral("%1 %2").arg(it->value).arg(bars_[k]->name());
+    }
+    prefillLabel_->setText(QStringLiteral("prefill (off scale): ") +
+                           parts.join(QStringLiteral(", ")));
+    prefillLabel_->setVisible(true);
+  }
+  if (userMovedRange()) return;
+  const int first = history()->step(0).step;
+  const int last = history()->step(history()->stepCount() - 1).step;
+  xAxis->setRange(first - 0.6, std::max(first + 1, last) + 0.6);
+  yAxis->setRange(0, high * 1.25);  // headroom for the prefill label
+  bool ok = false;
+  const QCPRange r = occupancy_->getValueRange(ok);
+  yAxis2->setRange(0, ok && r.upper > 0 ? r.upper * 1.3 : 1);
+}
+
+}  // namespace hae::widgets

@@ -1,0 +1,97 @@
+#include "hae/widgets/occupancy_heatmap.h"
+
+#include <algorithm>
+
+namespace hae::widgets {
+
+OccupancyHeatmap::OccupancyHeatmap(RunHistory* history, QWidget* parent)
+    : LivePlot(history, parent) {
+  plotLayout()->insertRow(0);
+  plotLayout()->addElement(
+      0, 0, new QCPTextElement(this, QStringLiteral("Live slots, layer x step"), titleFont()));
+  xAxis->setLabel(QStringLiteral("step"));
+  yAxis->setLabel(QStringLiteral("layer"));
+  // Layers sit on integer rows; the y axis never needs fractional ticks.
+  auto ticker = QSharedPointer<QCPAxisTickerFixed>::create();
+  ticker->setTickStep(1.0);
+  ticker->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);
+  yAxis->setTicker(ticker);
+  axisRect()->setupFullAxesBox(true);
+  yAxis2->setTicks(false);
+  xAxis2->setTicks(false);
+
+  map_ = new QCPColorMap(xAxis, yAxis);
+  map_->setInterpolate(false);  // crisp cells: one per layer and step
+  map_->setTightBoundary(false);
+  scale_ = new QCPColorScale(this);
+  plotLayout()->addElement(1, 1, scale_);
+  scale_->setType(QCPAxis::atRight);
+  scale_->axis()->setLabel(QStringLiteral("live slots"));
+  map_->setColorScale(scale_);
+  // A viridis-like ramp: ordered in lightness, readable in grey, kind to colour-blind readers.
+  QCPColorGradient gradient;
+  gradient.setColorStopAt(0.0, QColor(68, 1, 84));
+  gradient.setColorStopAt(0.25, QColor(59, 82, 139));
+  gradient.setColorStopAt(0.5, QColor(33, 145, 140));
+  gradient.setColorStopAt(0.75, QColor(94, 201, 98));
+  gradient.setColorStopAt(1.0, QColor(253, 231, 37));
+  map_->setGradient(gradient);
+  auto* margins = new QCPMarginGroup(this);
+  axisRect()->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
+  scale_->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
+
+  setStepAxisRect(axisRect());
+  cursorLine()->setPen(QPen(Qt::white, 1.5, Qt::DashLine));
+  rebuild();
+}
+
+void OccupancyHeatmap::clearData() {
+  columns_.clear();
+  steps_.clear();
+  map_->data()->clear();
+  mapDirty_ = true;
+}
+
+void OccupancyHeatmap::appendStepData(int index) {
+  const StepTelemetry& s = history()->step(index);
+  std::vector<int> column(s.layers.size());
+  for (int layer = 0; layer < static_cast<int>(s.layers.size()); ++layer)
+    column[layer] = s.liveSlots(layer);
+  columns_.push_back(std::move(column));
+  steps_.push_back(s.step);
+  mapDirty_ = true;
+}
+
+void OccupancyHeatmap::prepareReplot() {
+  int layers = history()->numLayers();
+  for (const auto& c : columns_) layers = std::max(layers, static_cast<int>(c.size()));
+  const int n = columnCount();
+  if (mapDirty_) {
+    mapDirty_ = false;
+    if (n == 0 || layers == 0) {
+      map_->data()->clear();
+    } else {
+      // QCPColorMapData maps its first and last cell centres onto the range, so a single step
+      // or a single layer is drawn as two identical cells around it.
+      const int keyCells = std::max(n, 2), valueCells = std::max(layers, 2);
+      const double k0 = steps_.front(), k1 = n > 1 ? steps_.back() : steps_.front() + 1;
+      map_->data()->setSize(keyCells, valueCells);
+      map_->data()->setRange(QCPRange(k0, k1), QCPRange(0, std::max(layers - 1, 1)));
+      for (int k = 0; k < keyCells; ++k) {
+        const auto& column = columns_[std::min(k, n - 1)];
+        for (int l = 0; l < valueCells; ++l) {
+          const int layer = std::min(l, layers - 1);
+          map_->data()->setCell(k, l, layer < static_cast<int>(column.size()) ? column[layer] : 0);
+        }
+      }
+      map_->rescaleDataRange(true);
+    }
+  }
+  if (userMovedRange() || n == 0) return;
+  const double k0 = steps_.front(), k1 = n > 1 ? steps_.back() : steps_.front() + 1;
+  const double half = n > 1 ? (k1 - k0) / (2.0 * (n - 1)) : 0.5;
+  xAxis->setRange(k0 - half, k1 + half);
+  yAxis->setRange(-0.5, std::max(layers, 2) - 0.5);
+}
+
+}  // namespace hae::widgets

@@ -1,0 +1,546 @@
+#include "hae/widgets/patch_overlay_view.h"
+
+#include <QHelpEvent>
+#include <QMouseEvent>
+#include <QPageSize>
+#include <QPainter>
+#include <QPdfWriter>
+#include <QSvgGenerator>
+#include <QToolTip>
+#include <algorithm>
+#include <cmath>
+
+#include "hae/widgets/export_file.h"
+#include "hae/widgets/image_view.h"
+#include "hae/widgets/state_colors.h"
+
+namespace hae::widgets {
+
+namespace {
+
+constexpr double kMargin = 6, kGap = 10, kHeaderH = 20, kLegendH = 20, kCaptionH = 16;
+
+const char* stateName(PatchState s) {
+  switch (s) {
+    case PatchState::Kept:
+      return "kept";
+    case PatchState::InBin:
+      return "in bin";
+    case PatchState::Evicted:
+      return "evicted";
+  }
+  return "?";
+}
+
+QRectF mapRegion(const PatchRect& r, QSizeF imageSize, const QRectF& drawn) {
+  const double sx = drawn.width() / imageSize.width(), sy = drawn.height() / imageSize.height();
+  return {drawn.x() + r.x * sx, drawn.y() + r.y * sy, r.w * sx, r.h * sy};
+}
+
+// Colour for "all layers summarised": clear when every layer keeps the patch, then more opaque
+// the more layers drop it, shading from amber (in bin) to dark red (evicted).
+QColor summaryFill(const StateCounts& c) {
+  const int dropped = c.in_bin + c.evicted;
+  if (dropped == 0 || c.total() == 0) return stateFill(PatchState::Kept);
+  const double e = static_cast<double>(c.evicted) / dropped;
+  const QColor bin = stateFill(PatchState::InBin), gone = stateFill(PatchState::Evicted);
+  const double share = static_cast<double>(dropped) / c.total();
+  auto mix = [e](int a, int b) { return static_cast<int>(std::lround(a + (b - a) * e)); };
+  return QColor(mix(bin.red(), gone.red()), mix(bin.green(), gone.green()),
+                mix(bin.blue(), gone.blue()), static_cast<int>(std::lround(50 + 150 * share)));
+}
+
+}  // namespace
+
+PatchOverlayView::PatchOverlayView(RunHistory* history, QWidget* parent)
+    : QWidget(parent), history_(history) {
+  setMouseTracking(true);
+  setMinimumSize(minimumSizeHint());
+  connect(history_, &RunHistory::runReset, this, [this] {
+    rebuildIndex();
+    pinned_ = hovered_ = -1;
+    update();
+  });
+  connect(history_, &RunHistory::cursorChanged, this, qOverload<>(&QWidget::update));
+  rebuildIndex();
+}
+
+void PatchOverlayView::setImages(std::vector<QImage> images) {
+  images_ = std::move(images);
+  update();
+}
+
+void PatchOverlayView::setLayer(int layer) {
+  layer = layer < 0 ? kAllLayers : std::min(layer, std::max(0, history_->numLayers() - 1));
+  if (layer == layer_) return;
+  layer_ = layer;
+  emit layerChanged(layer_);
+  update();
+}
+
+void PatchOverlayView::pinPatch(int visual) {
+  pinned_ = visual >= 0 && visual < history_->visualCount() ? visual : -1;
+  update();
+}
+
+void PatchOverlayView::rebuildIndex() {
+  const RunInfo& info = history_->info();
+  grids_.clear();
+  for (int i = 0; i < static_cast<int>(info.images.size()); ++i) {
+    for (const CropGrid& g : info.images[i].grids) {
+      grids_.push_back({i, g, std::vector<int>(std::max(0, g.rows * g.cols), -1)});
+    }
+  }
+  places_.assign(info.visual_tokens.size(), Place{});
+  for (int v = 0; v < static_cast<int>(info.visual_tokens.size()); ++v) {
+    const int t = info.visual_tokens[v];
+    if (t < 0 || t >= static_cast<int>(info.tokens.size())) continue;
+    const TokenInfo& tok = info.tokens[t];
+    for (int g = 0; g < static_cast<int>(grids_.size()); ++g) {
+      Grid& grid = grids_[g];
+      if (grid.image != tok.image || grid.spec.crop != tok.crop) continue;
+      if (tok.row < 0 || tok.row >= grid.spec.rows || tok.col < 0 || tok.col >= grid.spec.cols)
+        break;
+      places_[v] = {g, tok.row, tok.col};
+      grid.cells[tok.row * grid.spec.cols + tok.col] = v;
+      break;
+    }
+  }
+  // Images loaded from disk once per run; the caller's setImages() wins over these.
+  images_.resize(info.images.size());
+  for (int i = 0; i < static_cast<int>(info.images.size()); ++i) {
+    if (images_[i].isNull() && !info.images[i].path.empty())
+      images_[i] = QImage(QString::fromStdString(info.images[i].path));
+  }
+}
+
+QImage PatchOverlayView::imageFor(int index) const {
+  if (index < static_cast<int>(images_.size()) && !images_[index].isNull()) return images_[index];
+  const ImageInfo& info = history_->info().images[index];
+  QImage placeholder(std::max(1, info.width), std::max(1, info.height), QImage::Format_RGB32);
+  placeholder.fill(QColor(150, 150, 150));
+  return placeholder;
+}
+
+PatchOverlayView::Layout PatchOverlayView::computeLayout(QSizeF size) const {
+  Layout out;
+  const RunInfo& info = history_->info();
+  const QRectF all = QRectF(QPointF(0, 0), size).adjusted(kMargin, kMargin, -kMargin, -kMargin);
+  out.header = QRectF(all.x(), all.y(), all.width(), kHeaderH);
+  out.legend = QRectF(all.x(), all.bottom() - kLegendH, all.width(), kLegendH);
+  const QRectF content(all.x(), out.header.bottom() + 4, all.width(),
+                       out.legend.top() - 4 - (out.header.bottom() + 4));
+  const int n = static_cast<int>(info.images.size());
+  out.thumbs.assign(grids_.size(), QRectF());
+  out.targets.assign(grids_.size(), QRectF());
+  if (n == 0 || content.height() < 20) return out;
+
+  std::vector<QSizeF> sizes(n);
+  std::vector<bool> hasGlobal(n, false);
+  for (int i = 0; i < n; ++i) {
+    sizes[i] = QSizeF(info.images[i].width, info.images[i].height);
+    if (sizes[i].isEmpty()) sizes[i] = imageFor(i).size();
+  }
+  for (const Grid& g : grids_) {
+    if (g.spec.global && g.image >= 0 && g.image < n) hasGlobal[g.image] = true;
+  }
+  auto stripWidth = [](double cellW) { return std::max(60.0, cellW * 0.24); };
+  // Images go in a grid of cells; pick the column count that draws the smallest image largest,
+  // so a tall panel stacks images and a wide one puts them side by side.
+  int columns = 1;
+  double bestScale = -1;
+  for (int c = 1; c <= n; ++c) {
+    const int rows = (n + c - 1) / c;
+    const double cellW = (content.width() - (c - 1) * kGap) / c;
+    const double cellH = (content.height() - (rows - 1) * kGap) / rows;
+    double worst = 1e9;
+    for (int i = 0; i < n; ++i) {
+      const double mainW = cellW - (hasGlobal[i] ? stripWidth(cellW) + kGap : 0);
+      const double mainH = cellH - kCaptionH - 2;
+      worst = std::min(worst, std::min(mainW / sizes[i].width(), mainH / sizes[i].height()));
+    }
+    if (worst > bestScale * 1.01) bestScale = worst, columns = c;
+  }
+  const int rows = (n + columns - 1) / columns;
+  const double cellW = (content.width() - (columns - 1) * kGap) / columns;
+  const double cellH = (content.height() - (rows - 1) * kGap) / rows;
+  double lowest = content.top();
+  for (int i = 0; i < n; ++i) {
+    const QRectF cell(content.x() + (i % columns) * (cellW + kGap),
+                      content.y() + (i / columns) * (cellH + kGap), cellW, cellH);
+    out.captions.push_back(QRectF(cell.x(), cell.y(), cell.width(), kCaptionH));
+    const QRectF body = cell.adjusted(0, kCaptionH + 2, 0, 0);
+    const QSizeF imageSize = sizes[i];
+
+    std::vector<int> globals;
+    for (int g = 0; g < static_cast<int>(grids_.size()); ++g) {
+      if (grids_[g].image == i && grids_[g].spec.global) globals.push_back(g);
+    }
+    QRectF main = body;
+    QRectF strip;
+    if (!globals.empty()) {
+      const double stripW = stripWidth(body.width());
+      main.setRight(body.right() - stripW - kGap);
+      strip = QRectF(main.right() + kGap, body.y(), stripW, body.height());
+    }
+    QRectF drawn = ImageView::fitRect(imageSize, main);
+    drawn.moveTop(main.top());  // top-aligned, so captions stay next to their image
+    out.images.push_back(drawn);
+    lowest = std::max(lowest, drawn.bottom());
+
+    for (int g = 0; g < static_cast<int>(grids_.size()); ++g) {
+      if (grids_[g].image == i && !grids_[g].spec.global)
+        out.targets[g] = mapRegion(grids_[g].spec.region, imageSize, drawn);
+    }
+    // Global views stack down the strip, each under a small "global view" label.
+    double y = strip.y();
+    for (int g : globals) {
+      const double slotH = std::min(strip.width() * imageSize.height() / imageSize.width(),
+                                    strip.bottom() - (y + kCaptionH));
+      if (slotH < 8) break;
+      QRectF thumb =
+          ImageView::fitRect(imageSize, QRectF(strip.x(), y + kCaptionH, strip.width(), slotH));
+      thumb.moveTop(y + kCaptionH);
+      out.thumbs[g] = thumb;
+      out.targets[g] = mapRegion(grids_[g].spec.region, imageSize, thumb);
+      y = thumb.bottom() + kGap;
+      lowest = std::max(lowest, thumb.bottom());
+    }
+  }
+  // The legend sits right under the images rather than at the far bottom of a tall panel.
+  out.legend.moveTop(std::min(out.legend.top(), lowest + 6));
+  return out;
+}
+
+bool PatchOverlayView::patchFullyKept(int visual) const {
+  const int cursor = history_->cursor();
+  if (layer_ != kAllLayers) return history_->patchState(visual, layer_, cursor) == PatchState::Kept;
+  const StateCounts c = history_->patchCounts(visual, cursor);
+  return c.in_bin + c.evicted == 0;
+}
+
+QColor PatchOverlayView::patchFill(int visual) const {
+  const int cursor = history_->cursor();
+  if (cursor < 0) return stateFill(PatchState::Kept);
+  if (layer_ != kAllLayers) return stateFill(history_->patchState(visual, layer_, cursor));
+  return summaryFill(history_->patchCounts(visual, cursor));
+}
+
+void PatchOverlayView::paint(QPainter& painter, QSizeF size) const {
+  const Layout layout = computeLayout(size);
+  const RunInfo& info = history_->info();
+  painter.fillRect(QRectF(QPointF(0, 0), size), palette().window());
+  const StepTelemetry* step = history_->cursorStep();
+  const int layers = history_->numLayers();
+
+  // Header: what is shown, and the counts at this layer and step.
+  QString header;
+  if (!step) {
+    header = info.images.empty() ? tr("No image yet") : tr("Waiting for the prefill");
+  } else {
+    int counts[3] = {};
+    for (int v = 0; v < history_->visualCount(); ++v) {
+      if (layer_ != kAllLayers) {
+        ++counts[static_cast<int>(history_->patchState(v, layer_, history_->cursor()))];
+      } else {
+        const StateCounts c = history_->patchCounts(v, history_->cursor());
+        ++counts[c.evicted == c.total() && c.total() > 0 ? 2 : c.kept > 0 ? 0 : 1];
+      }
+    }
+    const QString where = layer_ == kAllLayers ? tr("All %1 layers").arg(layers)
+                                               : tr("Layer %1 of %2").arg(layer_).arg(layers);
+    const QString when = step->step == 0 ? tr("prefill") : tr("step %1").arg(step->step);
+    header = tr("%1 · %2 · %3 kept · %4 in bin · %5 evicted")
+                 .arg(where, when)
+                 .arg(counts[0])
+                 .arg(counts[1])
+                 .arg(counts[2]);
+    if (layer_ == kAllLayers) header += tr(" (kept in some layer / only binned / gone everywhere)");
+  }
+  QFont bold = painter.font();
+  bold.setBold(true);
+  painter.setFont(bold);
+  painter.setPen(palette().color(QPalette::WindowText));
+  painter.drawText(layout.header, Qt::AlignLeft | Qt::AlignVCenter, header);
+  QFont small = font();
+  small.setPointSizeF(small.pointSizeF() * 0.9);
+  painter.setFont(small);
+
+  for (int i = 0; i < static_cast<int>(layout.images.size()); ++i) {
+    const ImageInfo& im = info.images[i];
+    int patches = 0;
+    for (const Grid& g : grids_) patches += g.image == i ? g.spec.rows * g.spec.cols : 0;
+    painter.setPen(palette().color(QPalette::WindowText));
+    painter.drawText(
+        layout.captions[i], Qt::AlignLeft | Qt::AlignVCenter,
+        tr("image %1 · %2×%3 px · %4 patches").arg(i).arg(im.width).arg(im.height).arg(patches));
+    const QImage pixels = imageFor(i);
+    painter.setRenderHint(QPainter::SmoothPixmapTransform, true);
+    painter.drawImage(layout.images[i], pixels);
+    for (int g = 0; g < static_cast<int>(grids_.size()); ++g) {
+      if (grids_[g].image == i && !layout.thumbs[g].isEmpty()) {
+        painter.drawImage(layout.thumbs[g], pixels);
+        painter.setPen(palette().color(QPalette::WindowText));
+        painter.drawText(QRectF(layout.thumbs[g].x(), layout.thumbs[g].y() - kCaptionH,
+                                layout.thumbs[g].width(), kCaptionH),
+                         Qt::AlignLeft | Qt::AlignVCenter, tr("global view"));
+      }
+    }
+  }
+
+  // One pixel per patch, scaled up without smoothing: crisp cells whatever the zoom.
+  painter.setRenderHint(QPainter::SmoothPixmapTransform, false);
+  painter.setRenderHint(QPainter::Antialiasing, false);
+  for (int g = 0; g < static_cast<int>(grids_.size()); ++g) {
+    const Grid& grid = grids_[g];
+    const QRectF target = layout.targets[g];
+    if (target.isEmpty() || grid.spec.rows <= 0 || grid.spec.cols <= 0) continue;
+    QImage cells(grid.spec.cols, grid.spec.rows, QImage::Format_ARGB32_Premultiplied);
+    cells.fill(Qt::transparent);
+    QVector<QRectF> keptRects;
+    const double pw = target.width() / grid.spec.cols, ph = target.height() / grid.spec.rows;
+    for (int r = 0; r < grid.spec.rows; ++r) {
+      for (int c = 0; c < grid.spec.cols; ++c) {
+        const int v = grid.cells[r * grid.spec.cols + c];
+        if (v < 0) continue;
+        cells.setPixelColor(c, r, patchFill(v));
+        if (step && patchFullyKept(v))
+          keptRects.append(QRectF(target.x() + c * pw, target.y() + r * ph, pw, ph));
+      }
+    }
+    painter.drawImage(target, cells);
+    // Kept patches get a light green outline where the cells are big enough to tell apart.
+    if (std::min(pw, ph) >= 6 && !keptRects.isEmpty()) {
+      QPen pen(keptOutline());
+      pen.setCosmetic(true);
+      painter.setPen(pen);
+      painter.setBrush(Qt::NoBrush);
+      painter.drawRects(keptRects);
+    }
+    QPen border(QColor(255, 255, 255, 160));
+    border.setCosmetic(true);
+    painter.setPen(border);
+    painter.setBrush(Qt::NoBrush);
+    painter.drawRect(target);
+  }
+
+  // Pinned patch in cyan, hovered in white, drawn last so nothing covers them.
+  auto highlight = [&](int visual, QColor colour) {
+    if (visual < 0 || visual >= static_cast<int>(places_.size())) return;
+    const Place& p = places_[visual];
+    if (p.grid < 0 || layout.targets[p.grid].isEmpty()) return;
+    const QRectF t = layout.targets[p.grid];
+    const double pw = t.width() / grids_[p.grid].spec.cols,
+                 ph = t.height() / grids_[p.grid].spec.rows;
+    painter.setPen(QPen(colour, 2));
+    painter.drawRect(QRectF(t.x() + p.col * pw, t.y() + p.row * ph, pw, ph).adjusted(-1, -1, 1, 1));
+  };
+  highlight(hovered_, Qt::white);
+  highlight(pinned_, QColor(0, 220, 255));
+
+  paintLegend(painter, layout.legend);
+}
+
+void PatchOverlayView::paintLegend(QPainter& painter, const QRectF& area) const {
+  painter.setRenderHint(QPainter::Antialiasing, false);
+  double x = area.x();
+  const double box = 12, y = area.center().y() - box / 2;
+  const QFontMetricsF fm(painter.font());
+  auto item = [&](PatchState s, const QString& label) {
+    const QRectF swatch(x, y, box, box);
+    painter.fillRect(swatch, QColor(150, 150, 150));  // on grey, as on a typical image
+    painter.fillRect(swatch, stateFill(s));
+    painter.setPen(s == PatchState::Kept ? QPen(keptOutline().darker(150), 1)
+                                         : QPen(stateSolid(s), 1));
+    painter.drawRect(swatch);
+    painter.setPen(palette().color(QPalette::WindowText));
+    const QRectF text(x + box + 4, area.y(), fm.horizontalAdvance(label) + 2, area.height());
+    painter.drawText(text, Qt::AlignLeft | Qt::AlignVCenter, label);
+    x = text.right() + 14;
+  };
+  item(PatchState::Kept, tr("kept"));
+  item(PatchState::InBin, tr("in recycle bin"));
+  item(PatchState::Evicted, tr("evicted"));
+  painter.setPen(palette().color(QPalette::PlaceholderText));
+  const QString hint = layer_ == kAllLayers
+                           ? tr("more opaque = dropped by more layers · click a patch to pin it")
+                           : tr("hover a patch for details · click to pin its history");
+  painter.drawText(QRectF(x, area.y(), std::max(0.0, area.right() - x), area.height()),
+                   Qt::AlignLeft | Qt::AlignVCenter, hint);
+}
+
+void PatchOverlayView::paintEvent(QPaintEvent*) {
+  QPainter painter(this);
+  paint(painter, size());
+}
+
+QImage PatchOverlayView::renderImage(QSize size, qreal scale) const {
+  QImage image(size * scale, QImage::Format_ARGB32_Premultiplied);
+  image.setDevicePixelRatio(scale);
+  QPainter painter(&image);
+  paint(painter, size);
+  return image;
+}
+
+bool PatchOverlayView::exportTo(const QString& path, QString* error, QSize size) const {
+  if (!size.isValid() || size.isEmpty())
+    size = testAttribute(Qt::WA_Resized) ? this->size() : sizeHint();
+  const QString format = exportFormat(path);
+  if (format != QLatin1String("png") && format != QLatin1String("svg") &&
+      format != QLatin1String("pdf")) {
+    if (error) *error = QStringLiteral("%1: unknown format (use .png, .svg or .pdf)").arg(path);
+    return false;
+  }
+  return writeFileAtomically(
+      path,
+      [&](const QString& temp) -> bool {
+        if (format == QLatin1String("png")) return renderImage(size, 2.0).save(temp, "PNG");
+        if (format == QLatin1String("svg")) {
+          QSvgGenerator generator;
+          generator.setFileName(temp);
+          generator.setSize(size);
+          generator.setViewBox(QRect(QPoint(0, 0), size));
+          generator.setTitle(QStringLiteral("HAE Studio patch overlay"));
+          QPainter painter;
+          if (!painter.begin(&generator)) return false;
+          paint(painter, size);
+          return painter.end();
+        }
+        QPdfWriter writer(temp);
+        writer.setResolution(72);  // one painter unit per point, so the page is the widget's size
+        writer.setPageSize(QPageSize(QSizeF(size), QPageSize::Point));
+        writer.setPageMargins(QMarginsF(0, 0, 0, 0));
+        QPainter painter;
+        if (!painter.begin(&writer)) return false;
+        paint(painter, size);
+        return painter.end();
+      },
+      error);
+}
+
+QRectF PatchOverlayView::patchRect(int visual) const {
+  if (visual < 0 || visual >= static_cast<int>(places_.size()) || places_[visual].grid < 0)
+    return {};
+  const Place& p = places_[visual];
+  const QRectF t = computeLayout(size()).targets[p.grid];
+  if (t.isEmpty()) return {};
+  const double pw = t.width() / grids_[p.grid].spec.cols,
+               ph = t.height() / grids_[p.grid].spec.rows;
+  return {t.x() + p.col * pw, t.y() + p.row * ph, pw, ph};
+}
+
+int PatchOverlayView::visualAt(QPointF pos) const {
+  const Layout layout = computeLayout(size());
+  for (int g = 0; g < static_cast<int>(grids_.size()); ++g) {
+    const QRectF t = layout.targets[g];
+    if (t.isEmpty() || !t.contains(pos)) continue;
+    const Grid& grid = grids_[g];
+    const int c = std::clamp(static_cast<int>((pos.x() - t.x()) / t.width() * grid.spec.cols), 0,
+                             grid.spec.cols - 1);
+    const int r = std::clamp(static_cast<int>((pos.y() - t.y()) / t.height() * grid.spec.rows), 0,
+                             grid.spec.rows - 1);
+    const int v = grid.cells[r * grid.spec.cols + c];
+    if (v >= 0) return v;
+  }
+  return -1;
+}
+
+QString PatchOverlayView::patchTooltip(int visual) const {
+  const RunInfo& info = history_->info();
+  if (visual < 0 || visual >= history_->visualCount()) return {};
+  const int t = info.visual_tokens[visual];
+  const TokenInfo& tok = info.tokens.at(t);
+  const int cursor = history_->cursor();
+  QString html = tr("<b>Visual token %1</b> (prompt token %2, position %3)<br>image %4 · crop %5 · "
+                    "row %6, col %7")
+                     .arg(visual)
+                     .arg(t)
+                     .arg(tok.position)
+                     .arg(tok.image)
+                     .arg(tok.crop)
+                     .arg(tok.row)
+                     .arg(tok.col);
+  if (places_[visual].grid >= 0 && grids_[places_[visual].grid].spec.global)
+    html += tr(" (global view)");
+  if (cursor < 0) return html;
+  const int stepNo = history_->step(cursor).step;
+  if (layer_ != kAllLayers)
+    html += tr("<br>Layer %1 at step %2: <b>%3</b>")
+                .arg(layer_)
+                .arg(stepNo)
+                .arg(stateName(history_->patchState(visual, layer_, cursor)));
+  const StateCounts c = history_->patchCounts(visual, cursor);
+  html += tr("<br>All layers: %1 kept · %2 in bin · %3 evicted")
+              .arg(c.kept)
+              .arg(c.in_bin)
+              .arg(c.evicted);
+
+  // When it changed: the first step each kind of drop appeared, in any layer.
+  int firstBin = -1, firstBinLayer = -1, firstGone = -1, firstGoneLayer = -1;
+  for (const PatchChange& ch : history_->patchChanges(visual, RunHistory::kAllLayers, cursor)) {
+    if (ch.to == PatchState::InBin && firstBin < 0) firstBin = ch.step, firstBinLayer = ch.layer;
+    if (ch.to == PatchState::Evicted && firstGone < 0)
+      firstGone = ch.step, firstGoneLayer = ch.layer;
+  }
+  html += firstBin < 0
+              ? tr("<br>Never in the bin")
+              : tr("<br>First in bin: step %1 (layer %2)").arg(firstBin).arg(firstBinLayer);
+  html += firstGone < 0
+              ? tr("<br>Never evicted")
+              : tr("<br>First evicted: step %1 (layer %2)").arg(firstGone).arg(firstGoneLayer);
+  const std::vector<PolicyEvent> events = history_->eventsFor(tok.position, cursor);
+  if (!events.empty()) {
+    const PolicyEvent& e = events.back();
+    html += tr("<br>Last event: %1 at step %2, %3, score %4")
+                .arg(eventKindName(e.kind))
+                .arg(e.step)
+                .arg(e.layer < 0 ? tr("all layers") : tr("layer %1").arg(e.layer))
+                .arg(e.score, 0, 'g', 4);
+  }
+  return html;
+}
+
+bool PatchOverlayView::event(QEvent* event) {
+  if (event->type() == QEvent::ToolTip) {
+    auto* help = static_cast<QHelpEvent*>(event);
+    const int v = visualAt(help->pos());
+    if (v >= 0) {
+      QToolTip::showText(help->globalPos(), patchTooltip(v), this, patchRect(v).toAlignedRect());
+    } else {
+      QToolTip::hideText();
+      event->ignore();
+    }
+    return true;
+  }
+  return QWidget::event(event);
+}
+
+void PatchOverlayView::mouseMoveEvent(QMouseEvent* event) {
+  const int v = visualAt(event->position());
+  if (v != hovered_) {
+    hovered_ = v;
+    update();
+  }
+  QWidget::mouseMoveEvent(event);
+}
+
+void PatchOverlayView::mousePressEvent(QMouseEvent* event) {
+  if (event->button() == Qt::LeftButton) {
+    const int v = visualAt(event->position());
+    if (v >= 0) {
+      pinPatch(v);
+      emit patchClicked(v);
+    }
+  }
+  QWidget::mousePressEvent(event);
+}
+
+void PatchOverlayView::leaveEvent(QEvent* event) {
+  if (hovered_ >= 0) {
+    hovered_ = -1;
+    update();
+  }
+  QWidget::leaveEvent(event);
+}
+
+}  // namespace hae::widgets
