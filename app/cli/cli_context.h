@@ -14,5 +14,8 @@ struct GlobalOptions {
 using CommandRegistrar = void (*)(CLI::App& app, const GlobalOptions& global);
 
 void addInfoCommand(CLI::App& app, const GlobalOptions& global);
+void addRunCommand(CLI::App& app, const GlobalOptions& global);
+void addInspectCommand(CLI::App& app, const GlobalOptions& global);
+void addDumpCommand(CLI::App& app, const GlobalOptions& global);
 
 }  // namespace hae::cli

@@ -41,7 +41,8 @@ int main(int argc, char** argv) {
     hae::setThreads(global.threads);
   });
 
-  for (auto registrar : {hae::cli::addInfoCommand}) registrar(app, global);
+  for (auto registrar : {hae::cli::addRunCommand, hae::cli::addInspectCommand, hae::cli::addDumpCommand,
+                         hae::cli::addInfoCommand}) registrar(app, global);
 
   try {
     app.parse(argc, argv);

@@ -1,0 +1,84 @@
+// `hae run`: answer a question about images under a policy, printing the answer and per-step
+// timing (the CLI's main job).
+#include <fmt/core.h>
+#include <spdlog/spdlog.h>
+
+#include "cli_context.h"
+#include "hae/error.h"
+#include "hae/session.h"
+
+namespace hae::cli {
+
+namespace {
+
+struct RunArgs {
+  SessionOptions session;
+  std::vector<std::string> images;
+  std::string prompt;
+  std::vector<std::string> sets;
+  bool timing = true;
+};
+
+std::map<std::string, std::string> parseSets(const std::vector<std::string>& sets) {
+  std::map<std::string, std::string> knobs;
+  for (const auto& s : sets) {
+    const auto eq = s.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw Error(fmt::format("--set '{}': expected NAME=VALUE, e.g. --set ddes.bin=64", s));
+    knobs[s.substr(0, eq)] = s.substr(eq + 1);
+  }
+  return knobs;
+}
+
+void runRun(RunArgs& a) {
+  a.session.knobs = parseSets(a.sets);
+  Session session(a.session);
+  const StepTelemetry& pre = session.prefill(a.prompt, a.images);
+  const RunInfo& run = session.runInfo();
+  spdlog::info("model {} | policy {} | prompt {} tokens ({} visual) | prefill {:.1f} ms (policy {:.2f} ms) | "
+               "cache {:.1f} KiB",
+               run.model_name, run.policy_name, run.tokens.size(), run.visual_tokens.size(),
+               pre.model_ms + pre.policy_ms, pre.policy_ms, pre.totalBytes() / 1024.0);
+  double decode_ms = 0;
+  int steps = 0;
+  while (auto t = session.step()) {
+    decode_ms += t->model_ms + t->policy_ms;
+    ++steps;
+    spdlog::debug("step {:3d} {:>12} {:7.2f} ms (policy {:.3f} ms) cache {:.1f} KiB", t->step,
+                  fmt::format("'{}'", t->token_text), t->model_ms + t->policy_ms, t->policy_ms,
+                  t->totalBytes() / 1024.0);
+  }
+  fmt::print("{}\n", session.answer());
+  if (steps > 0)
+    spdlog::info("decode: {} tokens, {:.2f} ms/token, final cache {:.1f} KiB", steps, decode_ms / steps,
+                 session.history().back().totalBytes() / 1024.0);
+}
+
+}  // namespace
+
+void addRunCommand(CLI::App& app, const GlobalOptions&) {
+  auto args = std::make_shared<RunArgs>();
+  auto* cmd = app.add_subcommand("run", "Answer a question about one or more images under an eviction policy");
+  auto* model = cmd->add_option("--model", args->session.model_dir,
+                                "Hugging Face model folder (default: the embedded demo model)")
+                    ->check(CLI::ExistingDirectory);
+  cmd->add_option("--random-init", args->session.random_init,
+                  "config.json: build that architecture with seeded random weights (profiling)")
+      ->check(CLI::ExistingFile)
+      ->excludes(model);
+  cmd->add_option("--image", args->images, "image file (repeat for several images)")->check(CLI::ExistingFile);
+  cmd->add_option("--prompt", args->prompt, "the question; '<image>' places an image inside it")->required();
+  cmd->add_option("--policy", args->session.policy, "eviction policy (see `hae policies`)");
+  cmd->add_option("--set", args->sets, "policy knob NAME=VALUE (repeatable)");
+  cmd->add_option("--max-new-tokens", args->session.max_new_tokens, "stop after N tokens")
+      ->check(CLI::Range(1, 100000));
+  cmd->add_option("--temperature", args->session.sampling.temperature, "0 = greedy")->check(CLI::Range(0.0, 100.0));
+  cmd->add_option("--top-p", args->session.sampling.top_p, "nucleus sampling mass")->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--seed", args->session.sampling.seed, "sampling (and random-init) seed");
+  cmd->add_option("--dtype", args->session.dtype, "fp32, bf16 (or fp16 on CUDA)")
+      ->check(CLI::IsMember({"fp32", "bf16", "fp16"}));
+  cmd->add_option("--device", args->session.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  cmd->callback([args] { runRun(*args); });
+}
+
+}  // namespace hae::cli

@@ -1,0 +1,68 @@
+#pragma once
+// The engine behind a torch-free facade: the GUI worker and the CLI drive a model through this
+// header without including LibTorch (Qt's `slots` macro breaks LibTorch headers).
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "hae/telemetry.h"
+
+namespace hae {
+
+struct SamplingOptions {
+  double temperature = 0;  // 0: greedy
+  double top_p = 1.0;
+  std::uint64_t seed = 0;
+};
+
+struct SessionOptions {
+  std::string model_dir;         // a Hugging Face folder; empty: the embedded demo model
+  std::string random_init;       // a config.json: same architecture, seeded random weights
+  std::string dtype = "fp32";    // fp32 | bf16 | fp16 (CUDA only)
+  std::string device = "cpu";    // cpu | cuda
+  std::string policy = "full";
+  std::map<std::string, std::string> knobs;
+  int max_new_tokens = 64;
+  SamplingOptions sampling;
+};
+
+class Session {
+ public:
+  // Loads the model; throws hae::Error with a message naming the folder, file or field.
+  explicit Session(const SessionOptions& options);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Replaces the policy (the model stays loaded); takes effect at the next prefill.
+  void setPolicy(const std::string& name, const std::map<std::string, std::string>& knobs);
+  // Tokenizes the chat prompt, preprocesses the images, runs the prompt; returns step 0.
+  const StepTelemetry& prefill(const std::string& prompt, const std::vector<std::string>& images);
+  // One token; nullopt when the answer is finished (EOS or max_new_tokens).
+  std::optional<StepTelemetry> step();
+  bool finished() const;
+  std::string answer() const;           // decoded generated text so far (special tokens skipped)
+  const RunInfo& runInfo() const;
+  const std::vector<StepTelemetry>& history() const;
+  // Thread-safe: the running prefill/step stops at the next layer boundary and throws Cancelled.
+  void cancel();
+  void reset();  // forget the run; keep the model
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Thrown by prefill/step after cancel().
+class SessionCancelled : public std::exception {
+ public:
+  const char* what() const noexcept override { return "cancelled"; }
+};
+
+// The embedded demo model's folder (installed resources, or the source tree's resources/).
+std::string demoModelDir();
+
+}  // namespace hae

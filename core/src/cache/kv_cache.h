@@ -1,0 +1,62 @@
+#pragma once
+// The KV cache, built for eviction: every slot carries its original position and modality, slots
+// are freed for real (storage is gathered into a smaller tensor), and bytes are the storage the
+// tensors actually hold, not a count of unmasked entries.
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "hae/telemetry.h"
+
+namespace hae {
+
+struct SlotMeta {
+  int position = 0;  // original position (RoPE was applied with it)
+  Modality modality = Modality::Text;
+  int token = 0;     // index into the run's token list (prompt, then generated)
+  bool binned = false;  // demoted to a policy's recycle bin: stored, not yet freed
+};
+
+class LayerCache {
+ public:
+  // k, v: [kv_heads, n, head_dim], already rotated. Grows storage geometrically.
+  void append(const at::Tensor& k, const at::Tensor& v, const std::vector<SlotMeta>& metas);
+  at::Tensor keys() const;    // [kv_heads, size, head_dim] view of live storage
+  at::Tensor values() const;
+  at::Tensor positions() const;  // int64 [size] original positions (for causal masks)
+  // Additive mask [size] (0 or -inf) for slots that are stored but must not be attended, or an
+  // undefined tensor when every slot is attended.
+  at::Tensor attentionMask() const;
+  int size() const { return static_cast<int>(slots_.size()); }
+  const std::vector<SlotMeta>& slots() const { return slots_; }
+  // Keeps the listed slots (ascending indices) with one gather into right-sized storage.
+  void keep(const std::vector<std::int64_t>& slots);
+  // Excludes a slot from attention without freeing it (a recycle bin that is not attended).
+  void setAttended(int slot, bool attended);
+  void setBinned(int slot, bool binned) { slots_.at(slot).binned = binned; }
+  bool attended(int slot) const;
+  std::int64_t bytesHeld() const;  // allocated K+V storage
+  void clear();
+
+ private:
+  void reserve(std::int64_t capacity);
+  at::Tensor k_, v_, pos_;  // storage with capacity >= size
+  std::vector<SlotMeta> slots_;
+  std::vector<bool> attended_;
+  int masked_ = 0;
+};
+
+class KvCache {
+ public:
+  void reset(int layers);
+  int numLayers() const { return static_cast<int>(layers_.size()); }
+  LayerCache& layer(int i) { return layers_.at(i); }
+  const LayerCache& layer(int i) const { return layers_.at(i); }
+  std::int64_t bytesHeld() const;
+
+ private:
+  std::vector<LayerCache> layers_;
+};
+
+}  // namespace hae

@@ -1,0 +1,168 @@
+#include "engine.h"
+
+#include <torch/torch.h>
+
+#include <chrono>
+
+#include "hae/error.h"
+
+namespace hae {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double msSince(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+void syncDevice(const c10::Device& device) {
+  // CUDA kernels are asynchronous; without a sync the per-layer times would measure launches.
+  if (device.is_cuda()) torch::cuda::synchronize();
+}
+
+}  // namespace
+
+Engine::Engine(std::shared_ptr<VlmModel> model, std::unique_ptr<Policy> policy)
+    : model_(std::move(model)), policy_(std::move(policy)) {}
+
+void Engine::checkCancel() const {
+  if (cancel_) throw Cancelled();
+}
+
+at::Tensor Engine::runLayers(at::Tensor h, at::Tensor positions, std::vector<SlotMeta> metas,
+                             bool prefill, ForwardCapture* capture) {
+  const ModelSpec& spec = model_->spec();
+  telemetry_.layers.assign(spec.num_layers, {});
+  std::vector<AttentionTap> taps(spec.num_layers);
+  PolicyContext ctx{cache_, spec, tokens_, step_, telemetry_.events};
+  const int kv_length = static_cast<int>(cache_.layer(0).size() + metas.size());
+  auto [cos, sin] = model_->rotary(positions, kv_length);
+  double policy_ms = 0;
+  for (int layer = 0; layer < spec.num_layers; ++layer) {
+    checkCancel();
+    AttentionTap* tap = nullptr;
+    if (prefill ? policy_->wantsPrefillTap(layer) : policy_->wantsDecodeTap(layer)) {
+      tap = &taps[layer];
+      if (prefill) tap->query_rows = policy_->prefillQueryRows(metas);
+    }
+    const auto start = Clock::now();
+    h = model_->layerForward(layer, h, positions, cos, sin, cache_.layer(layer), metas, tap);
+    syncDevice(spec.device);
+    telemetry_.layers[layer].ms = msSince(start);
+    if (capture && capture->enabled) capture->hidden_states.push_back(h.unsqueeze(0));
+    if (prefill && tap) {
+      const auto policy_start = Clock::now();
+      if (auto keep = policy_->afterPrefillLayer(layer, metas, tap, ctx)) {
+        auto index = torch::tensor(*keep, torch::kInt64).to(h.device());
+        h = h.index_select(0, index);
+        positions = positions.index_select(0, index.to(positions.device()));
+        std::vector<SlotMeta> kept;
+        for (auto r : *keep) kept.push_back(metas[r]);
+        metas = std::move(kept);
+        std::tie(cos, sin) = model_->rotary(positions, kv_length);
+      }
+      policy_ms += msSince(policy_start);
+    }
+  }
+  const auto policy_start = Clock::now();
+  if (prefill)
+    policy_->endPrefill(taps, ctx);
+  else
+    policy_->afterDecodeStep(taps, ctx);
+  telemetry_.policy_ms = policy_ms + msSince(policy_start);
+  return h;
+}
+
+at::Tensor Engine::prefill(const PromptPlan& plan, ForwardCapture* capture) {
+  torch::NoGradGuard no_grad;
+  const ModelSpec& spec = model_->spec();
+  cache_.reset(spec.num_layers);
+  tokens_ = plan.tokens;
+  visual_tokens_.clear();
+  for (std::size_t i = 0; i < tokens_.size(); ++i)
+    if (tokens_[i].modality == Modality::Visual) visual_tokens_.push_back(static_cast<int>(i));
+  step_ = 0;
+  telemetry_ = {};
+  const auto start = Clock::now();
+
+  auto ids = torch::tensor(plan.ids, torch::kInt64);
+  ImageOutputs* image_out = capture && capture->enabled ? &capture->image : nullptr;
+  auto h = model_->embed(ids, plan.pixel_values, image_out);
+  std::vector<SlotMeta> metas;
+  std::vector<std::int64_t> positions;
+  for (std::size_t i = 0; i < tokens_.size(); ++i) {
+    metas.push_back({tokens_[i].position, tokens_[i].modality, static_cast<int>(i)});
+    positions.push_back(tokens_[i].position);
+  }
+  if (capture && capture->enabled) {
+    capture->inputs_embeds = h.unsqueeze(0);
+    capture->hidden_states.clear();
+  }
+  h = runLayers(h, torch::tensor(positions, torch::kInt64), metas, true, capture);
+  auto normed = model_->finalNorm(h);
+  at::Tensor logits;
+  if (capture && capture->enabled) {
+    capture->last_layer_output_prenorm = h.unsqueeze(0);
+    capture->hidden_states.back() = normed.unsqueeze(0);  // HF: the last entry is after the norm
+    capture->logits = model_->logits(normed).unsqueeze(0).to(torch::kFloat32).cpu();
+    logits = capture->logits[0][-1];
+  } else {
+    logits = model_->logits(normed.narrow(0, normed.size(0) - 1, 1))[0].to(torch::kFloat32).cpu();
+  }
+  syncDevice(spec.device);
+  telemetry_.model_ms = msSince(start) - telemetry_.policy_ms;
+  next_position_ = tokens_.empty() ? 0 : tokens_.back().position + 1;
+  recordTelemetry(0);
+  return logits;
+}
+
+at::Tensor Engine::decode(std::int64_t token) {
+  torch::NoGradGuard no_grad;
+  const ModelSpec& spec = model_->spec();
+  ++step_;
+  telemetry_ = {};
+  const auto start = Clock::now();
+  TokenInfo info;
+  info.id = static_cast<int>(token);
+  info.position = next_position_;
+  info.modality = Modality::Generated;
+  if (const Tokenizer* tok = model_->tokenizer()) info.text = tok->decode({static_cast<int>(token)}, false);
+  tokens_.push_back(info);
+  auto ids = torch::tensor({token}, torch::kInt64);
+  auto h = model_->embed(ids, {});
+  std::vector<SlotMeta> metas = {{info.position, Modality::Generated, static_cast<int>(tokens_.size() - 1)}};
+  h = runLayers(h, torch::tensor({static_cast<std::int64_t>(info.position)}, torch::kInt64), metas, false,
+                nullptr);
+  auto logits = model_->logits(model_->finalNorm(h))[0].to(torch::kFloat32).cpu();
+  telemetry_.model_ms = msSince(start) - telemetry_.policy_ms;
+  ++next_position_;
+  telemetry_.token_id = info.id;
+  telemetry_.token_text = info.text;
+  recordTelemetry(step_);
+  return logits;
+}
+
+void Engine::recordTelemetry(int step) {
+  telemetry_.step = step;
+  telemetry_.context_length = static_cast<int>(tokens_.size());
+  const int layers = cache_.numLayers();
+  telemetry_.patch_states.assign(layers, std::vector<PatchState>(visual_tokens_.size(), PatchState::Evicted));
+  std::vector<int> visual_index(tokens_.size(), -1);
+  for (std::size_t v = 0; v < visual_tokens_.size(); ++v) visual_index[visual_tokens_[v]] = static_cast<int>(v);
+  for (int l = 0; l < layers; ++l) {
+    const LayerCache& lc = cache_.layer(l);
+    LayerStats& stats = telemetry_.layers[l];
+    stats.bytes = lc.bytesHeld();
+    for (const SlotMeta& s : lc.slots()) {
+      if (s.binned) {
+        ++stats.bin;
+      } else {
+        ++stats.live[static_cast<int>(s.modality)];
+      }
+      if (s.token < static_cast<int>(visual_index.size()) && visual_index[s.token] >= 0)
+        telemetry_.patch_states[l][visual_index[s.token]] = s.binned ? PatchState::InBin : PatchState::Kept;
+    }
+  }
+}
+
+}  // namespace hae

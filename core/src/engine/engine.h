@@ -1,0 +1,65 @@
+#pragma once
+// Runs a model over its KV cache under a policy: prefill of a prompt plan, then one token per
+// decode step, timing each layer and the policy's own work, and producing telemetry.
+#include <ATen/core/Tensor.h>
+
+#include <atomic>
+#include <memory>
+
+#include "../models/vlm_model.h"
+#include "../policies/policy.h"
+#include "hae/telemetry.h"
+
+namespace hae {
+
+struct ForwardCapture {  // what `hae dump` and the parity tests want from a prefill
+  bool enabled = false;
+  at::Tensor inputs_embeds;
+  std::vector<at::Tensor> hidden_states;  // HF convention: [i] = output of layer i-1, [L] = normed
+  at::Tensor last_layer_output_prenorm;
+  at::Tensor logits;                      // all positions
+  ImageOutputs image;
+};
+
+class Cancelled : public std::exception {
+ public:
+  const char* what() const noexcept override { return "cancelled"; }
+};
+
+class Engine {
+ public:
+  Engine(std::shared_ptr<VlmModel> model, std::unique_ptr<Policy> policy);
+  VlmModel& model() { return *model_; }
+  Policy& policy() { return *policy_; }
+  const KvCache& cache() const { return cache_; }
+
+  // Runs the prompt; returns the logits of the last position [vocab] (fp32, CPU).
+  at::Tensor prefill(const PromptPlan& plan, ForwardCapture* capture = nullptr);
+  // Appends one token at the next position and returns its logits [vocab] (fp32, CPU).
+  at::Tensor decode(std::int64_t token);
+
+  const StepTelemetry& lastTelemetry() const { return telemetry_; }
+  const std::vector<TokenInfo>& tokens() const { return tokens_; }
+  int nextPosition() const { return next_position_; }
+  // Checked between layers; a pending cancel makes prefill/decode throw Cancelled.
+  void requestCancel() { cancel_ = true; }
+  void clearCancel() { cancel_ = false; }
+
+ private:
+  at::Tensor runLayers(at::Tensor h, at::Tensor positions, std::vector<SlotMeta> metas, bool prefill,
+                       ForwardCapture* capture);
+  void checkCancel() const;
+  void recordTelemetry(int step);
+
+  std::shared_ptr<VlmModel> model_;
+  std::unique_ptr<Policy> policy_;
+  KvCache cache_;
+  std::vector<TokenInfo> tokens_;
+  std::vector<int> visual_tokens_;
+  int next_position_ = 0;
+  int step_ = 0;
+  StepTelemetry telemetry_;
+  std::atomic<bool> cancel_{false};
+};
+
+}  // namespace hae

@@ -1,0 +1,161 @@
+#include "hae/session.h"
+
+#include <fmt/format.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+
+#include "../models/vlm_model.h"
+#include "engine.h"
+#include "hae/build_info.h"
+#include "hae/error.h"
+#include "sampler.h"
+
+namespace hae {
+
+namespace fs = std::filesystem;
+
+std::string demoModelDir() {
+  if (const char* env = std::getenv("HAE_DEMO_MODEL")) return env;
+  for (const char* candidate : {HAE_INSTALLED_DEMO_DIR, HAE_SOURCE_DEMO_DIR})
+    if (fs::exists(fs::path(candidate) / "config.json")) return candidate;
+  throw Error(fmt::format("the embedded demo model is missing (looked in {}); pass --model DIR",
+                          HAE_SOURCE_DEMO_DIR));
+}
+
+namespace {
+
+LoadOptions loadOptions(const SessionOptions& o) {
+  LoadOptions l;
+  if (o.device == "cuda") {
+    if (!torch::cuda::is_available()) throw Error("--device cuda: no CUDA device is available in this build");
+    l.device = c10::Device(c10::kCUDA);
+  } else if (o.device != "cpu") {
+    throw Error("--device: expected cpu or cuda, got '" + o.device + "'");
+  }
+  if (o.dtype == "fp32") l.float_dtype = torch::kFloat32;
+  else if (o.dtype == "bf16") l.float_dtype = torch::kBFloat16;
+  else if (o.dtype == "fp16") {
+    if (!l.device.is_cuda()) throw Error("--dtype fp16 needs CUDA (LibTorch has no fp16 matmul on CPU); use bf16");
+    l.float_dtype = torch::kFloat16;
+  } else {
+    throw Error("--dtype: expected fp32, bf16 or fp16, got '" + o.dtype + "'");
+  }
+  return l;
+}
+
+}  // namespace
+
+struct Session::Impl {
+  SessionOptions options;
+  std::shared_ptr<VlmModel> model;
+  std::unique_ptr<Engine> engine;
+  std::unique_ptr<Sampler> sampler;
+  RunInfo run;
+  std::vector<StepTelemetry> history;
+  std::vector<int> generated;
+  at::Tensor next_logits;
+  bool finished = true;
+
+  void newEngine() {
+    engine = std::make_unique<Engine>(model, makePolicy(options.policy, options.knobs));
+  }
+};
+
+Session::Session(const SessionOptions& options) : impl_(std::make_unique<Impl>()) {
+  impl_->options = options;
+  const LoadOptions load = loadOptions(options);
+  if (!options.random_init.empty()) {
+    impl_->model = randomModel(options.random_init, load, options.sampling.seed);
+  } else {
+    impl_->model = loadModel(options.model_dir.empty() ? demoModelDir() : options.model_dir, load);
+  }
+  if (options.max_new_tokens < 1) throw Error("--max-new-tokens must be at least 1");
+  impl_->newEngine();
+}
+
+Session::~Session() = default;
+
+void Session::setPolicy(const std::string& name, const std::map<std::string, std::string>& knobs) {
+  auto policy = makePolicy(name, knobs);  // validate before replacing anything
+  impl_->options.policy = name;
+  impl_->options.knobs = knobs;
+  impl_->engine = std::make_unique<Engine>(impl_->model, std::move(policy));
+  impl_->finished = true;
+}
+
+const StepTelemetry& Session::prefill(const std::string& prompt, const std::vector<std::string>& images) {
+  Impl& s = *impl_;
+  const PromptPlan plan = s.model->buildPrompt(prompt, images);
+  s.engine->clearCancel();
+  s.history.clear();
+  s.generated.clear();
+  s.sampler = std::make_unique<Sampler>(s.options.sampling);
+  const ModelSpec& spec = s.model->spec();
+  s.run = {};
+  s.run.model_name = spec.name;
+  s.run.model_path = s.options.model_dir;
+  s.run.policy_name = s.engine->policy().name();
+  s.run.knobs = s.engine->policy().settings();
+  s.run.prompt = prompt;
+  s.run.num_layers = spec.num_layers;
+  s.run.kv_bytes_per_token = spec.kvBytesPerToken();
+  s.run.device = spec.device.str();
+  s.run.threads = buildInfo().threads;
+  s.run.tokens = plan.tokens;
+  s.run.images = plan.images;
+  for (std::size_t i = 0; i < plan.tokens.size(); ++i)
+    if (plan.tokens[i].modality == Modality::Visual) s.run.visual_tokens.push_back(static_cast<int>(i));
+  try {
+    s.next_logits = s.engine->prefill(plan);
+  } catch (const Cancelled&) {
+    s.finished = true;
+    throw SessionCancelled();
+  }
+  s.finished = false;
+  s.history.push_back(s.engine->lastTelemetry());
+  return s.history.back();
+}
+
+std::optional<StepTelemetry> Session::step() {
+  Impl& s = *impl_;
+  if (s.finished) return std::nullopt;
+  const std::int64_t token = s.sampler->pick(s.next_logits);
+  const auto& eos = s.model->spec().eos_ids;
+  if (std::find(eos.begin(), eos.end(), token) != eos.end()) {
+    s.finished = true;
+    return std::nullopt;
+  }
+  try {
+    s.next_logits = s.engine->decode(token);
+  } catch (const Cancelled&) {
+    s.finished = true;
+    throw SessionCancelled();
+  }
+  s.generated.push_back(static_cast<int>(token));
+  s.history.push_back(s.engine->lastTelemetry());
+  if (static_cast<int>(s.generated.size()) >= s.options.max_new_tokens) s.finished = true;
+  return s.history.back();
+}
+
+bool Session::finished() const { return impl_->finished; }
+
+std::string Session::answer() const {
+  const Tokenizer* tok = impl_->model->tokenizer();
+  if (!tok) return fmt::format("{}", fmt::join(impl_->generated, " "));
+  return tok->decode(impl_->generated, true);
+}
+
+const RunInfo& Session::runInfo() const { return impl_->run; }
+const std::vector<StepTelemetry>& Session::history() const { return impl_->history; }
+void Session::cancel() { impl_->engine->requestCancel(); }
+
+void Session::reset() {
+  impl_->newEngine();
+  impl_->history.clear();
+  impl_->generated.clear();
+  impl_->run = {};
+  impl_->finished = true;
+}
+
+}  // namespace hae

@@ -1,0 +1,83 @@
+#pragma once
+// What the engine needs of a vision-language model family: build the prompt, embed it (text and
+// images), run one decoder layer on new tokens against the cache, and produce logits. Each family
+// (LLaVA now; Phi-3.5-V and SmolVLM later) implements it in its own file.
+#include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "../cache/kv_cache.h"
+#include "../text/llama.h"
+#include "hae/telemetry.h"
+#include "hae/tokenizer.h"
+
+namespace hae {
+
+struct ModelSpec {
+  std::string family;  // "llava"
+  std::string name;    // folder name, or "demo"
+  int num_layers = 0, num_heads = 0, num_kv_heads = 0, head_dim = 0, hidden_size = 0;
+  int vocab_size = 0;
+  std::int64_t parameters = 0;
+  std::vector<int> eos_ids;
+  at::ScalarType dtype = at::kFloat;
+  c10::Device device = c10::kCPU;
+  // One token in every layer, keys and values, all KV heads.
+  std::int64_t kvBytesPerToken() const;
+};
+
+struct LoadOptions {
+  at::ScalarType float_dtype = at::kFloat;  // fp32 or bf16 on CPU; fp16/bf16 on CUDA
+  c10::Device device = c10::kCPU;
+};
+
+// The prompt as the model consumes it, with each token's metadata for the cache and the views.
+struct PromptPlan {
+  std::vector<std::int64_t> ids;      // image positions hold the family's image token id
+  std::vector<TokenInfo> tokens;      // one per id
+  std::vector<ImageInfo> images;
+  at::Tensor pixel_values;            // family-specific layout, empty without images
+};
+
+// Intermediate results `hae dump` writes next to the logits.
+struct ImageOutputs {
+  at::Tensor vision_features;  // what the projector consumes
+  at::Tensor image_embeds;     // projector output
+  std::vector<at::Tensor> vision_hidden_states;
+};
+
+class VlmModel {
+ public:
+  virtual ~VlmModel() = default;
+  virtual const ModelSpec& spec() const = 0;
+  virtual const Tokenizer* tokenizer() const = 0;  // null when the folder has no tokenizer.json
+  // A chat prompt for `question` about the images (files). "<image>" in the question places an
+  // image there; otherwise images come first, as the family's chat template does.
+  virtual PromptPlan buildPrompt(const std::string& question,
+                                 const std::vector<std::string>& image_paths) const = 0;
+  // The plan for ready-made inputs (token ids with image placeholders, preprocessed pixels), as
+  // `hae dump` reads them from a reference file.
+  virtual PromptPlan planFromIds(const std::vector<std::int64_t>& ids, const at::Tensor& pixel_values) const = 0;
+  // Input embeddings [n, hidden] for ids [n] with image features merged at the image positions.
+  virtual at::Tensor embed(const at::Tensor& ids, const at::Tensor& pixel_values,
+                           ImageOutputs* outputs = nullptr) = 0;
+  // cos/sin for positions [n]; `kv_length` is what the cache will hold (LongRoPE needs it).
+  virtual std::pair<at::Tensor, at::Tensor> rotary(const at::Tensor& positions, int kv_length) = 0;
+  virtual at::Tensor layerForward(int layer, const at::Tensor& h, const at::Tensor& positions,
+                                  const at::Tensor& cos, const at::Tensor& sin, LayerCache& cache,
+                                  const std::vector<SlotMeta>& metas, AttentionTap* tap) = 0;
+  virtual at::Tensor finalNorm(const at::Tensor& h) = 0;
+  virtual at::Tensor logits(const at::Tensor& normed) = 0;
+  virtual std::string describe() const = 0;  // architecture summary for `hae inspect`
+};
+
+// Reads config.json and dispatches on model_type. Throws hae::Error naming the file and field.
+std::unique_ptr<VlmModel> loadModel(const std::string& dir, const LoadOptions& options);
+// Same architecture with seeded random weights, for profiling at real size without weights.
+std::unique_ptr<VlmModel> randomModel(const std::string& config_path, const LoadOptions& options,
+                                      std::uint64_t seed);
+
+}  // namespace hae

@@ -1,0 +1,119 @@
+#include "llama.h"
+
+#include <torch/torch.h>
+
+#include <limits>
+
+#include "../models/activations.h"
+
+namespace hae {
+
+namespace nn = torch::nn;
+
+RmsNormImpl::RmsNormImpl(int dim, double eps_) : eps(eps_) {
+  weight = register_parameter("weight", torch::ones({dim}));
+}
+
+torch::Tensor RmsNormImpl::forward(const torch::Tensor& x) {
+  // As transformers: normalise in fp32, cast back, then scale (the order matters in bf16).
+  auto h = x.to(torch::kFloat32);
+  h = h * torch::rsqrt(h.pow(2).mean(-1, true) + eps);
+  return weight * h.to(x.scalar_type());
+}
+
+LlamaAttentionImpl::LlamaAttentionImpl(const TextConfig& c)
+    : heads(c.num_attention_heads), kv_heads(c.num_key_value_heads), head_dim(c.head_dim) {
+  const bool bias = c.attention_bias;
+  q_proj = register_module("q_proj", nn::Linear(nn::LinearOptions(c.hidden_size, heads * head_dim).bias(bias)));
+  k_proj = register_module("k_proj", nn::Linear(nn::LinearOptions(c.hidden_size, kv_heads * head_dim).bias(bias)));
+  v_proj = register_module("v_proj", nn::Linear(nn::LinearOptions(c.hidden_size, kv_heads * head_dim).bias(bias)));
+  o_proj = register_module("o_proj", nn::Linear(nn::LinearOptions(heads * head_dim, c.hidden_size).bias(bias)));
+}
+
+LlamaMlpImpl::LlamaMlpImpl(const TextConfig& c) : act(c.hidden_act) {
+  checkActivation(act, "text_config.hidden_act");
+  const bool bias = c.mlp_bias;
+  gate_proj = register_module("gate_proj", nn::Linear(nn::LinearOptions(c.hidden_size, c.intermediate_size).bias(bias)));
+  up_proj = register_module("up_proj", nn::Linear(nn::LinearOptions(c.hidden_size, c.intermediate_size).bias(bias)));
+  down_proj = register_module("down_proj", nn::Linear(nn::LinearOptions(c.intermediate_size, c.hidden_size).bias(bias)));
+}
+
+torch::Tensor LlamaMlpImpl::forward(const torch::Tensor& x) {
+  return down_proj(activate(gate_proj(x), act) * up_proj(x));
+}
+
+LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const TextConfig& c) {
+  self_attn = register_module("self_attn", LlamaAttention(c));
+  mlp = register_module("mlp", LlamaMlp(c));
+  input_layernorm = register_module("input_layernorm", RmsNorm(c.hidden_size, c.rms_norm_eps));
+  post_attention_layernorm =
+      register_module("post_attention_layernorm", RmsNorm(c.hidden_size, c.rms_norm_eps));
+}
+
+namespace {
+
+void fillTap(AttentionTap& tap, const torch::Tensor& probs, int kv_heads) {
+  // probs: [heads, n, slots] in fp32
+  auto sel = tap.query_rows.empty()
+                 ? probs
+                 : probs.index_select(1, torch::tensor(tap.query_rows, torch::kInt64).to(probs.device()));
+  auto head_mean = sel.mean(0);  // [|Q|, slots]
+  tap.col_sum = head_mean.sum(0);
+  tap.col_max = std::get<0>(head_mean.max(0));
+  tap.head_col_sum = sel.view({kv_heads, -1, sel.size(2)}).sum(1);
+  if (tap.keep_probs) tap.probs = sel;
+}
+
+}  // namespace
+
+torch::Tensor LlamaDecoderLayerImpl::forward(const torch::Tensor& h, const torch::Tensor& positions,
+                                             const torch::Tensor& cos, const torch::Tensor& sin,
+                                             LayerCache& cache, const std::vector<SlotMeta>& metas,
+                                             AttentionTap* tap) {
+  auto& a = *self_attn;
+  const int64_t n = h.size(0), d = a.head_dim, g = a.heads / a.kv_heads;
+  auto x = input_layernorm(h);
+  auto q = a.q_proj(x).view({n, a.heads, d}).transpose(0, 1);
+  auto k = a.k_proj(x).view({n, a.kv_heads, d}).transpose(0, 1);
+  auto v = a.v_proj(x).view({n, a.kv_heads, d}).transpose(0, 1);
+  q = applyRotary(q, cos, sin);
+  k = applyRotary(k, cos, sin);
+  cache.append(k, v, metas);
+
+  // GQA without repeating K/V: query heads of one KV group are stacked along the row axis.
+  auto keys = cache.keys(), values = cache.values();
+  const int64_t m = keys.size(1);
+  auto scores = torch::bmm(q.reshape({a.kv_heads, g * n, d}), keys.transpose(1, 2)) *
+                (1.0 / std::sqrt(static_cast<double>(d)));
+  scores = scores.view({a.heads, n, m});
+  if (n > 1) {
+    auto future = cache.positions().view({1, m}) > positions.view({n, 1});
+    scores = scores.masked_fill(future, -std::numeric_limits<float>::infinity());
+  }
+  if (auto mask = cache.attentionMask(); mask.defined()) scores = scores + mask.to(scores.dtype());
+  auto probs = torch::softmax(scores, -1, torch::kFloat32);
+  if (tap) fillTap(*tap, probs, a.kv_heads);
+  auto out = torch::bmm(probs.to(values.scalar_type()).view({a.kv_heads, g * n, m}), values);
+  out = out.view({a.heads, n, d}).transpose(0, 1).reshape({n, a.heads * d});
+  auto hidden = h + a.o_proj(out);
+  return hidden + mlp(post_attention_layernorm(hidden));
+}
+
+LlamaModelImpl::LlamaModelImpl(const TextConfig& c) {
+  embed_tokens = register_module("embed_tokens", nn::Embedding(c.vocab_size, c.hidden_size));
+  layers = register_module("layers", nn::ModuleList());
+  for (int i = 0; i < c.num_hidden_layers; ++i) layers->push_back(LlamaDecoderLayer(c));
+  norm = register_module("norm", RmsNorm(c.hidden_size, c.rms_norm_eps));
+}
+
+LlamaForCausalLMImpl::LlamaForCausalLMImpl(const TextConfig& c) : rope(c.head_dim, c.rope_theta) {
+  model = register_module("model", LlamaModel(c));
+  if (!c.tie_word_embeddings)
+    lm_head = register_module("lm_head", nn::Linear(nn::LinearOptions(c.hidden_size, c.vocab_size).bias(false)));
+}
+
+torch::Tensor LlamaForCausalLMImpl::logits(const torch::Tensor& normed) {
+  return torch::nn::functional::linear(normed, lm_head ? lm_head->weight : model->embed_tokens->weight);
+}
+
+}  // namespace hae

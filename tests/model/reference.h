@@ -1,0 +1,32 @@
+#pragma once
+// Helpers shared by the model tests: read a reference file and compare tensors.
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <string>
+
+#include "hae/safetensors.h"
+#include "io/torch_tensors.h"
+
+namespace hae::test {
+
+inline std::string dataPath(const std::string& rel) { return std::string(HAE_TEST_DATA) + "/" + rel; }
+
+inline double maxAbsDiff(const at::Tensor& a, const at::Tensor& b) {
+  EXPECT_EQ(a.sizes(), b.sizes());
+  if (a.sizes() != b.sizes()) return 1e30;
+  return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
+}
+
+struct Reference {
+  SafetensorsArchive archive;
+  explicit Reference(const std::string& file) : archive(SafetensorsArchive::openFile(file)) {}
+  at::Tensor operator[](const std::string& name) const { return toTorch(archive.get(name)); }
+  bool has(const std::string& name) const { return archive.contains(name); }
+  std::vector<std::int64_t> ids() const {
+    auto t = (*this)["input_ids"][0].contiguous();
+    return {t.data_ptr<std::int64_t>(), t.data_ptr<std::int64_t>() + t.numel()};
+  }
+};
+
+}  // namespace hae::test
