@@ -19,7 +19,7 @@ packages=(
   qt6-base-dev qt6-svg-dev libqcustomplot-dev fonts-dejavu-core
   libtorch-dev libopenblas0-pthread
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
-  libspdlog-dev nlohmann-json3-dev libcli11-dev libonig-dev
+  libspdlog-dev nlohmann-json3-dev libcli11-dev libonig-dev libutf8proc-dev
   libgtest-dev xvfb xauth
 )
 

@@ -1,0 +1,51 @@
+#pragma once
+// Typed access to tokenizer.json fields. Every failure throws hae::Error naming the source file
+// and the JSON path of the field, e.g. "tokenizer.json: model.merges[12]: expected a string".
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace hae::tok {
+
+using Json = nlohmann::json;
+
+// Nested Sequence stages recurse; this bounds the stack a hostile file can make us use.
+inline constexpr int kMaxNesting = 32;
+
+std::string childPath(const std::string& path, std::string_view key);
+std::string indexPath(const std::string& path, size_t index);
+
+class JsonReader {
+ public:
+  explicit JsonReader(std::string source) : source_(std::move(source)) {}
+  const std::string& source() const { return source_; }
+
+  [[noreturn]] void fail(const std::string& path, const std::string& what) const;
+
+  // `obj` must already be an object; these look up `key` and check its type.
+  const Json& required(const Json& obj, std::string_view key, const std::string& path) const;
+  // nullptr when absent or null.
+  const Json* optional(const Json& obj, std::string_view key) const;
+  std::string string(const Json& obj, std::string_view key, const std::string& path) const;
+  std::optional<std::string> optString(const Json& obj, std::string_view key,
+                                       const std::string& path) const;
+  bool optBool(const Json& obj, std::string_view key, const std::string& path, bool fallback) const;
+  int64_t optInt(const Json& obj, std::string_view key, const std::string& path,
+                 int64_t fallback) const;
+  // A token id: an integer in [0, 2^31).
+  int id(const Json& value, const std::string& path) const;
+  // A single Unicode character stored as a string (Rust's `char`).
+  char32_t character(const Json& obj, std::string_view key, const std::string& path) const;
+
+  void expectObject(const Json& value, const std::string& path) const;
+  void expectArray(const Json& value, const std::string& path) const;
+  const std::string& asString(const Json& value, const std::string& path) const;
+
+ private:
+  std::string source_;
+};
+
+}  // namespace hae::tok
