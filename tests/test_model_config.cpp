@@ -246,8 +246,6 @@ TEST(ModelConfig, FileErrors) {
   expectLlavaError("[]", {"top level: expected an object"});
   // No generation_config.json is not an error: transformers derives one from config.json.
   EXPECT_FALSE(hae::loadGenerationConfig(dir.str()).has_value());
-  expectError([&] { hae::loadClipImageProcessorConfig(dir.str()); },
-              {"preprocessor_config.json", "cannot open"});
 }
 
 TEST(GenerationConfig, ParsesAndDefaults) {
@@ -273,68 +271,3 @@ TEST(GenerationConfig, ParsesAndDefaults) {
               {"generation_config.json: max_length"});
 }
 
-TEST(ClipImageProcessorConfig, RealLlava7b) {
-  auto p = hae::loadClipImageProcessorConfig(kLlava7b);
-  EXPECT_EQ(p.shortest_edge, 336);
-  EXPECT_EQ(p.resize_height, 0);
-  EXPECT_EQ(p.crop_height, 336);
-  EXPECT_EQ(p.crop_width, 336);
-  EXPECT_EQ(p.resample, 3);
-  EXPECT_TRUE(p.do_resize);
-  EXPECT_TRUE(p.do_center_crop);
-  EXPECT_TRUE(p.do_rescale);
-  EXPECT_TRUE(p.do_normalize);
-  EXPECT_TRUE(p.do_convert_rgb);
-  EXPECT_DOUBLE_EQ(p.rescale_factor, 0.00392156862745098);
-  EXPECT_DOUBLE_EQ(p.image_mean[0], 0.48145466);
-  EXPECT_DOUBLE_EQ(p.image_std[2], 0.27577711);
-}
-
-TEST(ClipImageProcessorConfig, SizeSpellingsAndDefaults) {
-  auto d = hae::parseClipImageProcessorConfig("{}", "preprocessor_config.json");
-  EXPECT_EQ(d.shortest_edge, 224);
-  EXPECT_EQ(d.crop_height, 224);
-  EXPECT_EQ(d.crop_width, 224);
-  EXPECT_EQ(d.resample, 3);
-  EXPECT_DOUBLE_EQ(d.rescale_factor, 1.0 / 255.0);
-  EXPECT_EQ(d.image_mean.size(), 3u);
-
-  auto i = hae::parseClipImageProcessorConfig(R"({"size": 448, "crop_size": 400})", "p.json");
-  EXPECT_EQ(i.shortest_edge, 448);
-  EXPECT_EQ(i.crop_height, 400);
-  EXPECT_EQ(i.crop_width, 400);
-
-  auto hw = hae::parseClipImageProcessorConfig(
-      R"({"size": {"height": 300, "width": 200}, "crop_size": [100, 50], "do_center_crop": false})",
-      "p.json");
-  EXPECT_EQ(hw.shortest_edge, 0);
-  EXPECT_EQ(hw.resize_height, 300);
-  EXPECT_EQ(hw.resize_width, 200);
-  EXPECT_EQ(hw.crop_height, 100);
-  EXPECT_EQ(hw.crop_width, 50);
-  EXPECT_FALSE(hw.do_center_crop);
-
-  expectError([] { hae::parseClipImageProcessorConfig(R"({"size": {"longest": 3}})", "p.json"); },
-              {"p.json: size"});
-  expectError(
-      [] { hae::parseClipImageProcessorConfig(R"({"size": {"shortest_edge": "336"}})", "p.json"); },
-      {"p.json: size.shortest_edge: expected an integer, got string"});
-  expectError(
-      [] {
-        hae::parseClipImageProcessorConfig(R"({"crop_size": {"height": 0, "width": 4}})", "p.json");
-      },
-      {"p.json: crop_size.height"});
-  expectError([] { hae::parseClipImageProcessorConfig(R"({"image_mean": [0.5, 0.5]})", "p.json"); },
-              {"p.json: image_mean"});
-  expectError(
-      [] { hae::parseClipImageProcessorConfig(R"({"image_std": [0.5, "a", 1]})", "p.json"); },
-      {"p.json: image_std[1]: expected a number"});
-  expectError(
-      [] {
-        hae::parseClipImageProcessorConfig(R"({"image_processor_type": "SiglipImageProcessor"})",
-                                           "p.json");
-      },
-      {"p.json: image_processor_type"});
-  expectError([] { hae::parseClipImageProcessorConfig(R"({"do_resize": "yes"})", "p.json"); },
-              {"p.json: do_resize: expected a boolean"});
-}

@@ -95,24 +95,6 @@ struct GenerationConfig {
   double repetition_penalty = 1.0;
 };
 
-// preprocessor_config.json of a CLIPImageProcessor, with its defaults.
-struct ClipImageProcessorConfig {
-  bool do_resize = true;
-  // "size": {"shortest_edge": n} or an int resizes the short side to n (aspect kept);
-  // {"height": h, "width": w} or [h, w] resizes to exactly h x w (shortest_edge is then 0).
-  int shortest_edge = 224;
-  int resize_height = 0, resize_width = 0;
-  int resample = 3;  // PIL code: 0 nearest, 2 bilinear, 3 bicubic, ...
-  bool do_center_crop = true;
-  int crop_height = 224, crop_width = 224;  // "crop_size": {"height", "width"} or an int
-  bool do_rescale = true;
-  double rescale_factor = 1.0 / 255.0;
-  bool do_normalize = true;
-  std::vector<double> image_mean = {0.48145466, 0.4578275, 0.40821073};
-  std::vector<double> image_std = {0.26862954, 0.26130258, 0.27577711};
-  bool do_convert_rgb = true;
-};
-
 // model_type of <dir>/config.json; throws hae::Error for a missing file, invalid JSON or an
 // architecture this build cannot run ("... model_type 'xyz' is not supported (supported: llava)").
 std::string detectModelType(const std::string& dir);
@@ -126,10 +108,5 @@ LlavaConfig parseLlavaConfig(const std::string& json, const std::string& file);
 // from config.json).
 std::optional<GenerationConfig> loadGenerationConfig(const std::string& dir);
 GenerationConfig parseGenerationConfig(const std::string& json, const std::string& file);
-
-// <dir>/preprocessor_config.json; throws when missing.
-ClipImageProcessorConfig loadClipImageProcessorConfig(const std::string& dir);
-ClipImageProcessorConfig parseClipImageProcessorConfig(const std::string& json,
-                                                       const std::string& file);
 
 }  // namespace hae

@@ -1,0 +1,42 @@
+// The CSV report: one row per step and layer, units in the column names, RFC 4180 quoting (CRLF
+// line ends; a field with a comma, quote or line break is quoted and its quotes doubled). The run's
+// settings stay out of the file: comment lines break most CSV readers, the JSON report has them.
+#include <fmt/core.h>
+
+#include "hae/report.h"
+
+namespace hae {
+
+namespace {
+
+std::string field(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + '"';
+}
+
+}  // namespace
+
+std::string reportCsv(const RunInfo& /*info*/, const std::vector<StepTelemetry>& steps) {
+  std::string out =
+      "step,layer,token_id,token,context_length,live_prefix,live_visual,live_separator,live_text,"
+      "live_generated,live_total,bin_slots,cache_bytes,layer_ms,step_model_ms,step_policy_ms\r\n";
+  for (const auto& t : steps) {
+    for (std::size_t l = 0; l < t.layers.size(); ++l) {
+      const auto& s = t.layers[l];
+      int total = 0;
+      for (int c : s.live) total += c;
+      out +=
+          fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\r\n", t.step, l, t.token_id,
+                      field(t.token_text), t.context_length, s.live[0], s.live[1], s.live[2],
+                      s.live[3], s.live[4], total, s.bin, s.bytes, s.ms, t.model_ms, t.policy_ms);
+    }
+  }
+  return out;
+}
+
+}  // namespace hae
