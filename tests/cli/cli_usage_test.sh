@@ -23,4 +23,11 @@ done
 out=$("$hae" --threads 2 info); rc=$?
 check "info exits 0" "[ $rc -eq 0 ]"
 check "--threads reaches LibTorch" "grep -q 'Threads:   2 of' <<<\"\$out\""
+out=$("$hae" policies); rc=$?
+check "policies exits 0" "[ $rc -eq 0 ]"
+for p in full hae random streaming h2o tova snapkv pyramidkv adakv fastv mustdrop; do
+  check "policies lists $p" "grep -q '^$p\$' <<<\"\$out\""
+done
+check "policies shows knob ranges and defaults" "grep -q 'ddes.bin .*int in \[0, 1000000000\] *default 64' <<<\"\$out\""
+
 exit $fail

@@ -36,15 +36,39 @@ class LayerCache {
   void setAttended(int slot, bool attended);
   void setBinned(int slot, bool binned) { slots_.at(slot).binned = binned; }
   bool attended(int slot) const;
+  int maskedCount() const { return masked_; }  // stored slots excluded from attention
   std::int64_t bytesHeld() const;  // allocated K+V storage
   void clear();
 
+  // Per-KV-head storage (Ada-KV): every KV head keeps its own slots, so heads hold different
+  // counts and memory is freed per head. Entered once with splitHeads (keep_per_head[h]: ascending
+  // slot indices); later appends go to every head. slots() is then the union over heads, and
+  // keys() / values() / keep() are not available (attention reads the heads one by one).
+  bool perHead() const { return !heads_.empty(); }
+  void splitHeads(const std::vector<std::vector<std::int64_t>>& keep_per_head);
+  int numHeads() const { return static_cast<int>(heads_.size()); }
+  int headSize(int h) const { return static_cast<int>(heads_.at(h).slots.size()); }
+  at::Tensor headKeys(int h) const;       // [size_h, head_dim]
+  at::Tensor headValues(int h) const;
+  at::Tensor headPositions(int h) const;  // int64 [size_h]
+  const std::vector<SlotMeta>& headSlots(int h) const { return heads_.at(h).slots; }
+
  private:
+  struct HeadStore {
+    at::Tensor k, v, pos;  // [capacity, head_dim], [capacity]
+    std::vector<SlotMeta> slots;
+  };
   void reserve(std::int64_t capacity);
+  void appendPerHead(const at::Tensor& k, const at::Tensor& v, const std::vector<SlotMeta>& metas);
+  std::vector<HeadStore> heads_;
   at::Tensor k_, v_, pos_;  // storage with capacity >= size
   std::vector<SlotMeta> slots_;
   std::vector<bool> attended_;
   int masked_ = 0;
+  // The additive mask over the storage's capacity, kept while some slot is masked so a decode
+  // step updates it in place (new slots, changed flags) instead of rebuilding it in every layer.
+  mutable at::Tensor mask_;
+  mutable std::vector<std::int64_t> mask_dirty_;  // slots whose flag changed since the last sync
 };
 
 class KvCache {

@@ -34,7 +34,7 @@ at::Tensor Engine::runLayers(at::Tensor h, at::Tensor positions, std::vector<Slo
   const ModelSpec& spec = model_->spec();
   telemetry_.layers.assign(spec.num_layers, {});
   std::vector<AttentionTap> taps(spec.num_layers);
-  PolicyContext ctx{cache_, spec, tokens_, step_, telemetry_.events};
+  PolicyContext ctx{cache_, spec, tokens_, step_, telemetry_.events, telemetry_.probes};
   const int kv_length = static_cast<int>(cache_.layer(0).size() + metas.size());
   auto [cos, sin] = model_->rotary(positions, kv_length);
   double policy_ms = 0;
@@ -44,6 +44,7 @@ at::Tensor Engine::runLayers(at::Tensor h, at::Tensor positions, std::vector<Slo
     if (prefill ? policy_->wantsPrefillTap(layer) : policy_->wantsDecodeTap(layer)) {
       tap = &taps[layer];
       if (prefill) tap->query_rows = policy_->prefillQueryRows(metas);
+      policy_->configureTap(layer, prefill, *tap);
     }
     const auto start = Clock::now();
     h = model_->layerForward(layer, h, positions, cos, sin, cache_.layer(layer), metas, tap);
@@ -153,7 +154,11 @@ void Engine::recordTelemetry(int step) {
     const LayerCache& lc = cache_.layer(l);
     LayerStats& stats = telemetry_.layers[l];
     stats.bytes = lc.bytesHeld();
-    for (const SlotMeta& s : lc.slots()) {
+    const bool any_masked = lc.maskedCount() > 0;
+    for (int i = 0; i < lc.size(); ++i) {
+      const SlotMeta& s = lc.slots()[i];
+      // A masked slot outside the bin is freed but not yet compacted away: it counts as evicted.
+      if (any_masked && !s.binned && !lc.attended(i)) continue;
       if (s.binned) {
         ++stats.bin;
       } else {

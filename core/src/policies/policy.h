@@ -9,7 +9,8 @@
 #include <vector>
 
 #include "../cache/kv_cache.h"
-#include "../text/llama.h"
+#include "../text/attention_tap.h"
+#include "catalog.h"
 #include "hae/knobs.h"
 #include "hae/telemetry.h"
 
@@ -23,6 +24,7 @@ struct PolicyContext {
   const std::vector<TokenInfo>& tokens;  // prompt tokens, then generated ones
   int step = 0;                          // 0 = prefill
   std::vector<PolicyEvent>& events;
+  std::vector<LayerProbe>& probes;       // filled only by policies asked for probes
 };
 
 class Policy {
@@ -38,9 +40,11 @@ class Policy {
     (void)rows;
     return {};
   }
+  // Extra tap options (probabilities, peeking at masked slots) for a tap the policy asked for.
+  virtual void configureTap(int /*layer*/, bool /*prefill*/, AttentionTap& /*tap*/) const {}
   // After `layer` ran in prefill. Returning rows (indices into `rows`) drops every other row's
-  // hidden state before later layers run, and the policy must already have gathered the caches
-  // of layers <= `layer` to match.
+  // hidden state before later layers run; the caches of layers <= `layer` keep what they hold
+  // unless the policy gathers them too (HAE does, to broadcast its kept set; FastV does not).
   virtual std::optional<std::vector<std::int64_t>> afterPrefillLayer(int /*layer*/,
                                                                      const std::vector<SlotMeta>& /*rows*/,
                                                                      AttentionTap* /*tap*/,
@@ -55,14 +59,6 @@ class Policy {
   virtual void afterDecodeStep(std::vector<AttentionTap>& /*taps*/, PolicyContext& /*ctx*/) {}
 };
 
-struct PolicyInfo {
-  std::string name;
-  std::string summary;
-  std::vector<KnobSpec> knobs;
-};
-
-// Every policy this build knows, with its knobs (for --help, validation and the GUI form).
-const std::vector<PolicyInfo>& policyCatalog();
 // Creates a policy by name; unknown names and invalid knob values throw hae::Error naming the
 // knob and its valid range.
 std::unique_ptr<Policy> makePolicy(const std::string& name, const std::map<std::string, std::string>& knobs);

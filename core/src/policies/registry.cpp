@@ -1,27 +1,28 @@
-// The catalog of policies and creation by name.
+// Creation by name: validate the knobs against the catalog first, then build the policy.
 #include <fmt/format.h>
 
 #include "full_policy.h"
 #include "hae/error.h"
 #include "policy.h"
+#include "policy_factories.h"
 
 namespace hae {
 
-const std::vector<PolicyInfo>& policyCatalog() {
-  static const std::vector<PolicyInfo> catalog = {
-      {"full", "No eviction: every KV entry stays (the reference).", {}},
-  };
-  return catalog;
-}
-
-std::unique_ptr<Policy> makePolicy(const std::string& name, const std::map<std::string, std::string>& knobs) {
-  if (name == "full") {
-    if (!knobs.empty()) throw Error(fmt::format("policy 'full' has no knobs (got '{}')", knobs.begin()->first));
-    return std::make_unique<FullPolicy>();
-  }
-  std::string known;
-  for (const auto& p : policyCatalog()) known += (known.empty() ? "" : ", ") + p.name;
-  throw Error(fmt::format("unknown policy '{}' (known: {})", name, known));
+std::unique_ptr<Policy> makePolicy(const std::string& name,
+                                   const std::map<std::string, std::string>& knobs) {
+  const KnobSet set = validateKnobs(name, knobs);
+  if (name == "full") return std::make_unique<FullPolicy>();
+  if (name == "hae") return makeHaePolicy(set);
+  if (name == "random") return makeRandomPolicy(set);
+  if (name == "streaming") return makeStreamingPolicy(set);
+  if (name == "h2o") return makeH2oPolicy(set);
+  if (name == "tova") return makeTovaPolicy(set);
+  if (name == "snapkv") return makeSnapKvPolicy(set, false);
+  if (name == "pyramidkv") return makeSnapKvPolicy(set, true);
+  if (name == "adakv") return makeAdaKvPolicy(set);
+  if (name == "fastv") return makeFastvPolicy(set);
+  if (name == "mustdrop") return makeMustDropPolicy(set);
+  throw Error(fmt::format("policy '{}' is in the catalog but has no implementation", name));
 }
 
 }  // namespace hae

@@ -64,6 +64,29 @@ void fillTap(AttentionTap& tap, const torch::Tensor& probs, int kv_heads) {
   if (tap.keep_probs) tap.probs = sel;
 }
 
+// Attention over a per-KV-head cache (Ada-KV): each KV group attends over its own slots, one
+// matmul pair per KV head. Taps are not filled: the heads have no common slot axis.
+torch::Tensor raggedHeadAttention(const torch::Tensor& q, const torch::Tensor& positions, const LayerCache& cache,
+                                  int64_t g, int64_t n, int64_t d) {
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  const int64_t kv_heads = cache.numHeads();
+  auto qg = q.reshape({kv_heads, g * n, d});
+  std::vector<torch::Tensor> outs;
+  outs.reserve(kv_heads);
+  for (int64_t h = 0; h < kv_heads; ++h) {
+    auto kh = cache.headKeys(static_cast<int>(h)), vh = cache.headValues(static_cast<int>(h));
+    const int64_t m = kh.size(0);
+    auto scores = (torch::matmul(qg[h], kh.t()) * scale).view({g, n, m});
+    if (n > 1) {
+      auto future = cache.headPositions(static_cast<int>(h)).view({1, m}) > positions.view({n, 1});
+      scores = scores.masked_fill(future, -std::numeric_limits<float>::infinity());
+    }
+    auto probs = torch::softmax(scores, -1, torch::kFloat32);
+    outs.push_back(torch::matmul(probs.to(vh.scalar_type()).view({g * n, m}), vh).view({g, n, d}));
+  }
+  return torch::cat(outs, 0);  // [heads, n, d]
+}
+
 }  // namespace
 
 torch::Tensor LlamaDecoderLayerImpl::forward(const torch::Tensor& h, const torch::Tensor& positions,
@@ -79,6 +102,12 @@ torch::Tensor LlamaDecoderLayerImpl::forward(const torch::Tensor& h, const torch
   q = applyRotary(q, cos, sin);
   k = applyRotary(k, cos, sin);
   cache.append(k, v, metas);
+  if (cache.perHead()) {
+    auto out = raggedHeadAttention(q, positions, cache, g, n, d);
+    out = out.transpose(0, 1).reshape({n, a.heads * d});
+    auto hidden = h + a.o_proj(out);
+    return hidden + mlp(post_attention_layernorm(hidden));
+  }
 
   // GQA without repeating K/V: query heads of one KV group are stacked along the row axis.
   auto keys = cache.keys(), values = cache.values();
@@ -90,9 +119,19 @@ torch::Tensor LlamaDecoderLayerImpl::forward(const torch::Tensor& h, const torch
     auto future = cache.positions().view({1, m}) > positions.view({n, 1});
     scores = scores.masked_fill(future, -std::numeric_limits<float>::infinity());
   }
-  if (auto mask = cache.attentionMask(); mask.defined()) scores = scores + mask.to(scores.dtype());
+  auto mask = cache.attentionMask();
+  at::Tensor unmasked = tap && tap->peek_masked && mask.defined() ? scores : at::Tensor();
+  if (mask.defined()) scores = scores + mask.to(scores.dtype());
   auto probs = torch::softmax(scores, -1, torch::kFloat32);
-  if (tap) fillTap(*tap, probs, a.kv_heads);
+  if (tap) {
+    fillTap(*tap, probs, a.kv_heads);
+    if (unmasked.defined()) {
+      auto peek = torch::softmax(unmasked, -1, torch::kFloat32);
+      if (!tap->query_rows.empty())
+        peek = peek.index_select(1, torch::tensor(tap->query_rows, torch::kInt64).to(peek.device()));
+      tap->col_sum_peek = peek.mean(0).sum(0);
+    }
+  }
   auto out = torch::bmm(probs.to(values.scalar_type()).view({a.kv_heads, g * n, m}), values);
   out = out.view({a.heads, n, d}).transpose(0, 1).reshape({n, a.heads * d});
   auto hidden = h + a.o_proj(out);

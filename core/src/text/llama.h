@@ -9,22 +9,11 @@
 #include <optional>
 
 #include "../cache/kv_cache.h"
+#include "attention_tap.h"
 #include "hae/model_config.h"
 #include "rope.h"
 
 namespace hae {
-
-// What a policy or the telemetry asked to see of one layer's attention in one forward. Filled
-// only when requested, so the normal path never keeps attention probabilities around.
-struct AttentionTap {
-  std::vector<std::int64_t> query_rows;  // rows of this chunk to aggregate over; empty = all
-  bool keep_probs = false;               // also keep probs [q_heads, |Q|, slots]
-  // Outputs, float32, over the layer's cache slots at the time of the forward:
-  at::Tensor col_sum;   // [slots]   sum over Q of the head-mean probability
-  at::Tensor col_max;   // [slots]   max over Q of the head-mean probability
-  at::Tensor head_col_sum;  // [kv_heads, slots]  sum over Q and the heads of each KV group
-  at::Tensor probs;
-};
 
 struct RmsNormImpl : torch::nn::Module {
   RmsNormImpl(int dim, double eps);

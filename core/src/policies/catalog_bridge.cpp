@@ -1,0 +1,16 @@
+// availablePolicies(): policyCatalog() behind a public header, so Qt files reach it without the
+// policies' private headers (src/policies/ also holds the tensor code, which Qt files must never
+// include).
+#include "hae/policy_catalog.h"
+
+#include "catalog.h"
+
+namespace hae {
+
+std::vector<PolicyDescription> availablePolicies() {
+  std::vector<PolicyDescription> out;
+  for (const PolicyInfo& p : policyCatalog()) out.push_back({p.name, p.summary, p.knobs});
+  return out;
+}
+
+}  // namespace hae

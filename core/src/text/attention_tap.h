@@ -1,0 +1,26 @@
+#pragma once
+// What a policy or the telemetry asked to see of one layer's attention in one forward. Kept apart
+// from llama.h so policy files need only ATen's Tensor, not the nn module headers.
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace hae {
+
+// Filled only when requested, so the normal path never keeps attention probabilities around.
+struct AttentionTap {
+  std::vector<std::int64_t> query_rows;  // rows of this chunk to aggregate over; empty = all
+  bool keep_probs = false;               // also keep probs [q_heads, |Q|, slots]
+  // Also compute col_sum as if masked slots (an unattended recycle bin) were attended, so a
+  // policy can score slots that take no part in the real attention.
+  bool peek_masked = false;
+  // Outputs, float32, over the layer's cache slots at the time of the forward:
+  at::Tensor col_sum;       // [slots]   sum over Q of the head-mean probability
+  at::Tensor col_max;       // [slots]   max over Q of the head-mean probability
+  at::Tensor head_col_sum;  // [kv_heads, slots]  sum over Q and the heads of each KV group
+  at::Tensor probs;
+  at::Tensor col_sum_peek;  // [slots] only with peek_masked and a mask present
+};
+
+}  // namespace hae
