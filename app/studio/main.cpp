@@ -1,13 +1,14 @@
-// hae-studio: the desktop visualizer. `--screenshot FILE` saves the window once it is shown and
-// exits, which is how tests and the README's screenshot are made.
+// hae-studio: the desktop visualizer. `--screenshot FILE` saves the window and exits; with
+// --model / --image / --prompt / --policy / --set / --steps it first makes a scripted run, which
+// is how tests and the README's screenshot are made.
 #include <QApplication>
 #include <QCommandLineParser>
-#include <QTimer>
 
 #include "../common/blas_env.h"
 #include "hae/build_info.h"
 #include "hae/logging.h"
 #include "main_window.h"
+#include "scripted_run.h"
 
 int main(int argc, char** argv) {
   hae::app::ensureBlasCoreType(argv);
@@ -15,11 +16,24 @@ int main(int argc, char** argv) {
   QApplication::setApplicationName("HAE Studio");
 
   QCommandLineParser parser;
-  parser.setApplicationDescription("HAE Studio: watch a vision-language model's KV cache being evicted.");
+  parser.setApplicationDescription(
+      "HAE Studio: watch a vision-language model's KV cache being evicted.");
   parser.addHelpOption();
   QCommandLineOption screenshot("screenshot", "Save a PNG of the window to FILE and exit.", "FILE");
   QCommandLineOption threads("threads", "Compute threads (default: all cores).", "N", "0");
-  parser.addOptions({screenshot, threads});
+  QCommandLineOption model(
+      "model", "With --screenshot: model folder (default: the embedded demo model).", "DIR");
+  QCommandLineOption image(
+      "image", "With --screenshot: image to ask about (default: the first sample).", "FILE");
+  QCommandLineOption prompt("prompt", "With --screenshot: the question (default: the sample's).",
+                            "TEXT");
+  QCommandLineOption policy("policy", "With --screenshot: eviction policy (default: full).",
+                            "NAME");
+  QCommandLineOption set("set", "With --screenshot: a policy knob, name=value (repeatable).",
+                         "K=V");
+  QCommandLineOption steps("steps", "With --screenshot: tokens to generate after the prefill.", "N",
+                           "0");
+  parser.addOptions({screenshot, threads, model, image, prompt, policy, set, steps});
   parser.process(app);
 
   hae::setupLogging(hae::Verbosity::Normal);
@@ -32,15 +46,42 @@ int main(int argc, char** argv) {
   }
   hae::setThreads(n);
 
-  hae::studio::MainWindow window;
-  window.show();
-  if (parser.isSet(screenshot)) {
-    const QString path = parser.value(screenshot);
-    QTimer::singleShot(300, [&window, path] {
-      const bool saved = window.grab().save(path, "PNG");
-      if (!saved) qCritical("hae-studio: could not write screenshot to %s", qPrintable(path));
-      QApplication::exit(saved ? 0 : 1);
-    });
+  hae::studio::ScriptOptions script;
+  script.screenshot = parser.value(screenshot);
+  script.model = parser.value(model);
+  script.image = parser.value(image);
+  script.prompt = parser.value(prompt);
+  script.policy = parser.value(policy);
+  bool steps_ok = false;
+  script.steps = parser.value(steps).toInt(&steps_ok);
+  if (!steps_ok || script.steps < 0) {
+    qCritical("hae-studio: --steps must be a non-negative integer, got '%s'",
+              qPrintable(parser.value(steps)));
+    return 2;
   }
+  for (const QString& kv : parser.values(set)) {
+    const int eq = kv.indexOf('=');
+    if (eq <= 0) {
+      qCritical("hae-studio: --set expects name=value, got '%s'", qPrintable(kv));
+      return 2;
+    }
+    script.knobs[kv.left(eq).toStdString()] = kv.mid(eq + 1).toStdString();
+  }
+  for (const QCommandLineOption* o : {&model, &image, &prompt, &policy, &set, &steps})
+    if (parser.isSet(*o)) script.scripted = true;
+  if (script.scripted && script.screenshot.isEmpty()) {
+    qCritical(
+        "hae-studio: --model, --image, --prompt, --policy, --set and --steps need --screenshot "
+        "FILE");
+    return 2;
+  }
+
+  hae::studio::StudioOptions options;
+  options.threads = n;
+  options.loadDemo = !script.scripted;
+  hae::studio::MainWindow window(options);
+  window.show();
+  hae::studio::ScriptedRun runner(&window, script);
+  if (!script.screenshot.isEmpty()) runner.start();
   return app.exec();
 }

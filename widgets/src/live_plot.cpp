@@ -8,7 +8,15 @@
 
 namespace hae::widgets {
 
+namespace {
+int nextPhase = 0;
+}  // namespace
+
 LivePlot::LivePlot(RunHistory* history, QWidget* parent) : QCustomPlot(parent), history_(history) {
+  // Plots fed by one history start their timers in the same event-loop pass; in step they would
+  // replot in one pass too and add their costs into one stall of the window. Each plot gets its
+  // own phase within the frame instead.
+  phaseMs_ = (nextPhase++ % 4) * (kFrameMs / 4);
   timer_.setInterval(kFrameMs);
   connect(&timer_, &QTimer::timeout, this, &LivePlot::tick);
   setInteractions(QCP::iRangeDrag | QCP::iRangeZoom);
@@ -78,10 +86,11 @@ void LivePlot::markDirty(bool cursorOnly) {
   // Only a cursor move since the last frame needs just the cursor layer redrawn.
   cursorOnlyDirty_ = cursorOnly && (cursorOnlyDirty_ || !dirty_);
   dirty_ = true;
-  if (!timer_.isActive()) timer_.start();
+  if (!timer_.isActive()) timer_.start(kFrameMs + phaseMs_);
 }
 
 void LivePlot::tick() {
+  if (timer_.interval() != kFrameMs) timer_.setInterval(kFrameMs);  // phase set; restarts from now
   if (!dirty_) {
     timer_.stop();  // idle plots cost nothing between runs
     return;

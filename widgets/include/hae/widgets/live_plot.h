@@ -54,6 +54,7 @@ class LivePlot : public QCustomPlot {
 
   RunHistory* history_;
   QTimer timer_;
+  int phaseMs_ = 0;  // offset of this plot's frames, so plots do not all replot in one pass
   bool dirty_ = false;
   bool cursorOnlyDirty_ = false;
   bool userRange_ = false;

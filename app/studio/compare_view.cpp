@@ -1,0 +1,169 @@
+#include "compare_view.h"
+
+#include <QGroupBox>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QPushButton>
+#include <QScrollArea>
+#include <QSplitter>
+#include <QTableWidget>
+#include <QVBoxLayout>
+#include <functional>
+
+#include "hae/widgets/patch_overlay_view.h"
+#include "hae/widgets/policy_form.h"
+#include "run_summary.h"
+
+namespace hae::studio {
+
+namespace {
+
+QLabel* answerLabel(QWidget* parent) {
+  auto* label = new QLabel(parent);
+  label->setWordWrap(true);
+  label->setTextInteractionFlags(Qt::TextSelectableByMouse);
+  label->setMinimumHeight(40);
+  label->setAlignment(Qt::AlignLeft | Qt::AlignTop);
+  label->setStyleSheet(
+      "QLabel { background: palette(base); border: 1px solid palette(mid); padding: 4px; }");
+  return label;
+}
+
+QWidget* column(const QString& title, widgets::PatchOverlayView* overlay, QLabel* answer,
+                QWidget* parent) {
+  auto* box = new QGroupBox(title, parent);
+  auto* layout = new QVBoxLayout(box);
+  layout->addWidget(overlay, 1);
+  layout->addWidget(new QLabel(QObject::tr("Answer:"), box));
+  layout->addWidget(answer);
+  return box;
+}
+
+}  // namespace
+
+CompareView::CompareView(widgets::RunHistory* primary, QWidget* parent)
+    : QWidget(parent), primary_(primary), second_(new widgets::RunHistory(this)) {
+  auto* layout = new QVBoxLayout(this);
+
+  auto* top = new QHBoxLayout;
+  auto* formBox = new QGroupBox(tr("Policy B"), this);
+  auto* formLayout = new QVBoxLayout(formBox);
+  form_ = new widgets::PolicyForm(formBox);
+  // HAE has dozens of knobs: scroll them rather than let the form set the dock's height.
+  auto* scroll = new QScrollArea(formBox);
+  scroll->setWidget(form_);
+  scroll->setWidgetResizable(true);
+  scroll->setFrameShape(QFrame::NoFrame);
+  scroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+  scroll->setMaximumHeight(190);
+  formLayout->addWidget(scroll);
+  top->addWidget(formBox, 2);
+  auto* side = new QVBoxLayout;
+  runButton_ = new QPushButton(tr("Run comparison"), this);
+  runButton_->setToolTip(
+      tr("Run policy B on the same image and question as the main run (A), "
+         "in a second session, and show both side by side."));
+  side->addWidget(runButton_);
+  status_ = new QLabel(tr("A is the main run. Choose policy B and press Run comparison."), this);
+  status_->setWordWrap(true);
+  side->addWidget(status_);
+  side->addStretch(1);
+  top->addLayout(side, 1);
+  layout->addLayout(top);
+
+  overlayA_ = new widgets::PatchOverlayView(primary_, this);
+  overlayB_ = new widgets::PatchOverlayView(second_, this);
+  answerA_ = answerLabel(this);
+  answerB_ = answerLabel(this);
+  auto* split = new QSplitter(Qt::Horizontal, this);
+  split->addWidget(column(tr("A: main run"), overlayA_, answerA_, split));
+  split->addWidget(column(tr("B: comparison run"), overlayB_, answerB_, split));
+  layout->addWidget(split, 1);
+
+  table_ = new QTableWidget(this);
+  table_->setColumnCount(2);
+  table_->setHorizontalHeaderLabels({tr("A"), tr("B")});
+  table_->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
+  table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
+  table_->setSelectionMode(QAbstractItemView::NoSelection);
+  table_->verticalHeader()->setDefaultSectionSize(22);
+  layout->addWidget(table_);
+
+  connect(runButton_, &QPushButton::clicked, this, &CompareView::compareRequested);
+  for (widgets::RunHistory* h : {primary_, second_}) {
+    connect(h, &widgets::RunHistory::runReset, this, &CompareView::markDirty);
+    connect(h, &widgets::RunHistory::stepAppended, this, &CompareView::markDirty);
+  }
+  // The table is cheap but the runs stream at decode speed: rebuild it at a few Hz at most.
+  timer_.setInterval(200);
+  connect(&timer_, &QTimer::timeout, this, [this] {
+    if (dirty_) refresh();
+  });
+  timer_.start();
+  refresh();
+}
+
+void CompareView::setImage(const QImage& image) {
+  overlayA_->setImages({image});
+  overlayB_->setImages({image});
+}
+
+void CompareView::setAnswerA(const QString& answer) {
+  answerA_->setText(answer);
+}
+void CompareView::setAnswerB(const QString& answer) {
+  answerB_->setText(answer);
+}
+void CompareView::setStatus(const QString& text) {
+  status_->setText(text);
+}
+
+void CompareView::setLayer(int layer) {
+  overlayA_->setLayer(layer);
+  overlayB_->setLayer(layer);
+}
+
+void CompareView::refresh() {
+  dirty_ = false;
+  const RunSummary a = summarizeRun(*primary_), b = summarizeRun(*second_);
+  struct Row {
+    QString name;
+    std::function<QString(const RunSummary&)> text;
+  };
+  const std::vector<Row> rows = {
+      {tr("Policy"), [](const RunSummary& s) { return s.policy; }},
+      {tr("Generated tokens"), [](const RunSummary& s) { return QString::number(s.generated); }},
+      {tr("Prefill (ms)"),
+       [](const RunSummary& s) { return QString::number(s.prefill_ms, 'f', 1); }},
+      {tr("Decode per token (ms)"),
+       [](const RunSummary& s) { return QString::number(s.decode_ms_mean, 'f', 2); }},
+      {tr("Policy overhead per token (ms)"),
+       [](const RunSummary& s) { return QString::number(s.policy_ms_mean, 'f', 3); }},
+      {tr("Tokens / s"),
+       [](const RunSummary& s) { return QString::number(s.tokens_per_s, 'f', 1); }},
+      {tr("KV cache now (MiB)"),
+       [](const RunSummary& s) { return QString::number(s.cache_mib, 'f', 2); }},
+      {tr("KV cache peak (MiB)"),
+       [](const RunSummary& s) { return QString::number(s.peak_cache_mib, 'f', 2); }},
+      {tr("Visual patches kept"),
+       [](const RunSummary& s) { return QString::number(100.0 * s.visual_kept, 'f', 1) + " %"; }},
+  };
+  table_->setRowCount(static_cast<int>(rows.size()));
+  QStringList names;
+  for (int r = 0; r < static_cast<int>(rows.size()); ++r) {
+    names << rows[r].name;
+    int c = 0;
+    for (const RunSummary* s : {&a, &b}) {
+      auto* item = new QTableWidgetItem(s->valid ? rows[r].text(*s) : QStringLiteral("–"));
+      item->setTextAlignment(Qt::AlignCenter);
+      table_->setItem(r, c++, item);
+    }
+  }
+  table_->setVerticalHeaderLabels(names);
+  table_->setHorizontalHeaderLabels({a.valid ? tr("A: %1").arg(a.policy) : tr("A"),
+                                     b.valid ? tr("B: %1").arg(b.policy) : tr("B")});
+  table_->setFixedHeight(table_->horizontalHeader()->height() + 22 * table_->rowCount() + 4);
+}
+
+}  // namespace hae::studio

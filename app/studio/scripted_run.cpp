@@ -1,0 +1,84 @@
+#include "scripted_run.h"
+
+#include <QApplication>
+#include <QComboBox>
+#include <QTimer>
+
+#include "hae/widgets/policy_form.h"
+#include "main_window.h"
+#include "session_controller.h"
+
+namespace hae::studio {
+
+ScriptedRun::ScriptedRun(MainWindow* window, ScriptOptions options, QObject* parent)
+    : QObject(parent), window_(window), options_(std::move(options)) {}
+
+void ScriptedRun::start() {
+  if (!options_.scripted) {
+    QTimer::singleShot(300, this, &ScriptedRun::finish);
+    return;
+  }
+  SessionController* c = window_->controller();
+  connect(c, &SessionController::modelFailed, this,
+          [this](const QString& dir, const QString& message) {
+            fail(tr("cannot load model %1: %2").arg(dir, message));
+          });
+  connect(window_, &MainWindow::errorShown, this,
+          [this](const QString& title, const QString& message) { fail(title + ": " + message); });
+  connect(c, &SessionController::runStarted, this, [this] {
+    if (options_.steps <= 0) finish();
+  });
+  connect(c, &SessionController::runStopped, this, [this] { finish(); });
+
+  window_->loadModel(options_.model);
+  if (!options_.image.isEmpty()) {
+    if (!window_->setImage(options_.image)) return;
+  } else if (!window_->samples().samples().empty()) {
+    window_->selectSample(0);
+  }
+  if (!options_.prompt.isEmpty()) window_->setPrompt(options_.prompt);
+  widgets::PolicyForm* form = window_->policyForm();
+  if (!options_.policy.isEmpty()) {
+    if (form->policyBox()->findText(options_.policy) < 0) {
+      fail(tr("unknown policy '%1'").arg(options_.policy));
+      return;
+    }
+    form->selectPolicy(options_.policy.toStdString());
+  }
+  for (const auto& [name, value] : options_.knobs) {
+    if (!form->editor(name)) {
+      fail(tr("policy '%1' has no knob '%2'")
+               .arg(QString::fromStdString(form->policyName()), QString::fromStdString(name)));
+      return;
+    }
+  }
+  form->setKnobValues(options_.knobs);
+  // The prefill queues behind the model load on the worker thread.
+  if (options_.steps > 0)
+    window_->run(options_.steps);
+  else
+    window_->prefill();
+}
+
+void ScriptedRun::fail(const QString& message) {
+  if (done_) return;
+  done_ = true;
+  qCritical("hae-studio: %s", qPrintable(message));
+  QTimer::singleShot(0, qApp, [] { QApplication::exit(1); });
+}
+
+void ScriptedRun::finish() {
+  if (done_) return;
+  done_ = true;
+  window_->flushViews();
+  // One more pass of the event loop lets the queued repaints land before the grab.
+  QTimer::singleShot(150, this, [this] {
+    window_->flushViews();
+    const bool saved = window_->grab().save(options_.screenshot, "PNG");
+    if (!saved)
+      qCritical("hae-studio: could not write screenshot to %s", qPrintable(options_.screenshot));
+    QApplication::exit(saved ? 0 : 1);
+  });
+}
+
+}  // namespace hae::studio

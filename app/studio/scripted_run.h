@@ -1,0 +1,41 @@
+#pragma once
+// `hae-studio --screenshot FILE` with a scripted run: load a model, open an image, ask, prefill,
+// generate N tokens, then save the window and quit. Used for the README's screenshot.
+#include <QObject>
+#include <QString>
+#include <QStringList>
+#include <map>
+#include <string>
+
+namespace hae::studio {
+
+class MainWindow;
+
+struct ScriptOptions {
+  QString screenshot;  // PNG to write
+  QString model;       // empty: the embedded demo model
+  QString image;       // empty: the first sample scene
+  QString prompt;      // empty: the image's sample question
+  QString policy;      // empty: the form's default
+  std::map<std::string, std::string> knobs;
+  int steps = 0;          // tokens after the prefill
+  bool scripted = false;  // false: just save the window as it opens
+};
+
+class ScriptedRun : public QObject {
+  Q_OBJECT
+ public:
+  ScriptedRun(MainWindow* window, ScriptOptions options, QObject* parent = nullptr);
+  // Starts the script; the application exits with 0 once the screenshot is saved, 1 on failure.
+  void start();
+
+ private:
+  void fail(const QString& message);
+  void finish();
+
+  MainWindow* window_;
+  ScriptOptions options_;
+  bool done_ = false;
+};
+
+}  // namespace hae::studio

@@ -1,0 +1,72 @@
+#pragma once
+// The window's handle on one worker thread: owns the QThread and the SessionWorker, turns button
+// presses into queued commands tagged with the current run id, and passes on only the results of
+// the current run (a replaced run's late results are dropped here).
+#include <QObject>
+#include <QString>
+
+#include "studio_types.h"
+
+class QThread;
+
+namespace hae::studio {
+
+class SessionWorker;
+
+class SessionController : public QObject {
+  Q_OBJECT
+ public:
+  static constexpr int kMaxNewTokens = 64;
+
+  explicit SessionController(int threads, QObject* parent = nullptr);
+  // Cancels what runs, then frees the model on the worker thread and joins it.
+  ~SessionController() override;
+
+  void loadModel(const QString& dir);  // empty: the embedded demo model
+  // Starts a new run (older results are dropped from now on) and prefills it.
+  void prefill(const RunRequest& request);
+  void step();                        // one token of the current run
+  void generate(int max_tokens = 0);  // up to max_tokens (0: to the end)
+  void pause();
+  void cancel();
+  void reset();  // drops the current run; the model stays
+  void fetchHistory();
+
+  RunId currentRun() const { return run_; }
+  bool modelReady() const { return modelReady_; }
+  QString modelDir() const { return modelDir_; }
+  bool busy() const { return busy_; }
+  bool hasRun() const { return hasRun_; }      // prefilled and not reset
+  bool running() const { return running_; }    // generating tokens now
+  bool finished() const { return finished_; }  // the current run has its whole answer
+  bool loading() const { return loading_; }
+
+ signals:
+  void modelLoaded(const QString& dir);
+  void modelFailed(const QString& dir, const QString& message);
+  void runStarted(hae::studio::RunInfoPtr info, hae::studio::StepPtr prefill);
+  void stepArrived(hae::studio::StepPtr step, const QString& answer);
+  void runStopped(hae::studio::StopReason reason, const QString& answer);
+  void runFailed(const QString& message);
+  void historyReady(hae::studio::StepList steps);
+  void stateChanged();
+
+ private:
+  template <typename F>
+  void post(F&& f);
+  void setRunning(bool running);
+
+  QThread* thread_ = nullptr;
+  SessionWorker* worker_ = nullptr;
+  RunId run_ = 0;
+  QString modelDir_;
+  bool modelReady_ = false;
+  bool everLoaded_ = false;
+  bool loading_ = false;
+  bool busy_ = false;
+  bool hasRun_ = false;
+  bool running_ = false;
+  bool finished_ = false;
+};
+
+}  // namespace hae::studio

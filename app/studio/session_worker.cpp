@@ -1,0 +1,162 @@
+#include "session_worker.h"
+
+#include <exception>
+
+#include "hae/build_info.h"
+#include "hae/session.h"
+
+namespace hae::studio {
+
+namespace {
+
+// Marks the worker busy for the duration of a command, whichever way it leaves.
+class BusyScope {
+ public:
+  explicit BusyScope(SessionWorker* worker) : worker_(worker) { emit worker_->busyChanged(true); }
+  ~BusyScope() { emit worker_->busyChanged(false); }
+
+ private:
+  SessionWorker* worker_;
+};
+
+std::vector<std::string> toStdList(const QStringList& list) {
+  std::vector<std::string> out;
+  for (const QString& s : list) out.push_back(s.toStdString());
+  return out;
+}
+
+}  // namespace
+
+SessionWorker::SessionWorker(int threads, QObject* parent) : QObject(parent), threads_(threads) {}
+
+SessionWorker::~SessionWorker() = default;
+
+void SessionWorker::requestPause(RunId run) {
+  pause_ = run;
+}
+
+void SessionWorker::requestCancel(RunId run) {
+  cancel_ = run;
+  std::lock_guard lock(mutex_);
+  if (session_ && run == latest_.load()) session_->cancel();
+}
+
+void SessionWorker::supersede(RunId latest) {
+  latest_ = latest;
+  std::lock_guard lock(mutex_);
+  // Interrupts a long prefill of the replaced run; the next prefill clears the flag.
+  if (session_) session_->cancel();
+}
+
+void SessionWorker::initThread() {
+  setThreads(threads_);
+}
+
+void SessionWorker::loadModel(const QString& dir, int max_new_tokens) {
+  BusyScope busy(this);
+  SessionOptions options;
+  options.max_new_tokens = max_new_tokens;
+  QString shown = dir;
+  try {
+    options.model_dir = dir.isEmpty() ? demoModelDir() : dir.toStdString();
+    shown = QString::fromStdString(options.model_dir);
+    // Built before the swap: a folder that fails to load leaves the previous model working.
+    auto fresh = std::make_unique<Session>(options);
+    std::unique_ptr<Session> old;
+    {
+      std::lock_guard lock(mutex_);
+      old = std::move(session_);
+      session_ = std::move(fresh);
+    }
+    old.reset();
+    emit modelLoaded(shown);
+  } catch (const std::exception& e) {
+    emit modelFailed(shown, QString::fromUtf8(e.what()));
+  }
+}
+
+void SessionWorker::prefill(RunId run, const RunRequest& request) {
+  if (stale(run)) return;
+  if (!session_) {
+    emit failed(run, tr("No model is loaded. Open a model folder first."));
+    return;
+  }
+  BusyScope busy(this);
+  try {
+    {
+      std::lock_guard lock(mutex_);
+      session_->setPolicy(request.policy, request.knobs);
+    }
+    if (cancel_ == run || stale(run)) {
+      emit stopped(run, StopReason::Cancelled, {});
+      return;
+    }
+    const StepTelemetry& first =
+        session_->prefill(request.prompt.toStdString(), toStdList(request.images));
+    auto info = std::make_shared<const RunInfo>(session_->runInfo());
+    emit prefilled(run, std::move(info), std::make_shared<const StepTelemetry>(first));
+  } catch (const SessionCancelled&) {
+    emit stopped(run, StopReason::Cancelled, {});
+  } catch (const std::exception& e) {
+    emit failed(run, QString::fromUtf8(e.what()));
+  }
+}
+
+void SessionWorker::generate(RunId run, int max_tokens) {
+  if (stale(run) || !session_) return;
+  BusyScope busy(this);
+  try {
+    for (int produced = 0; max_tokens <= 0 || produced < max_tokens; ++produced) {
+      // Checked between tokens; the Session checks its own cancel flag between layers.
+      if (stale(run)) return;
+      if (cancel_ == run) {
+        emit stopped(run, StopReason::Cancelled, answerText());
+        return;
+      }
+      RunId expected = run;
+      if (pause_.compare_exchange_strong(expected, 0)) {
+        emit stopped(run, StopReason::Paused, answerText());
+        return;
+      }
+      std::optional<StepTelemetry> step = session_->step();
+      if (!step) {
+        emit stopped(run, StopReason::Finished, answerText());
+        return;
+      }
+      emit stepped(run, std::make_shared<const StepTelemetry>(std::move(*step)), answerText());
+    }
+    RunId expected = run;
+    pause_.compare_exchange_strong(expected, 0);  // a pause that came too late has nothing to stop
+    emit stopped(run, session_->finished() ? StopReason::Finished : StopReason::StepDone,
+                 answerText());
+  } catch (const SessionCancelled&) {
+    emit stopped(run, StopReason::Cancelled, answerText());
+  } catch (const std::exception& e) {
+    emit failed(run, QString::fromUtf8(e.what()));
+  }
+}
+
+void SessionWorker::reset(RunId run) {
+  (void)run;
+  std::lock_guard lock(mutex_);
+  if (session_) session_->reset();
+}
+
+void SessionWorker::fetchHistory(RunId run) {
+  if (stale(run) || !session_) return;
+  emit historyReady(run, std::make_shared<const std::vector<StepTelemetry>>(session_->history()));
+}
+
+void SessionWorker::shutdown() {
+  std::unique_ptr<Session> old;
+  {
+    std::lock_guard lock(mutex_);
+    old = std::move(session_);
+  }
+}
+
+QString SessionWorker::answerText() const {
+  return QString::fromStdString(session_->answer());
+}
+
+}  // namespace hae::studio

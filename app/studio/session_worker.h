@@ -1,0 +1,67 @@
+#pragma once
+// The only object that touches the engine. It lives on one long-lived QThread (LibTorch's grad
+// and inference guards are thread-local, and a stepping run is a state machine that must stay
+// put), receives commands as queued calls, and sends back immutable snapshots by queued signals.
+#include <QObject>
+#include <atomic>
+#include <memory>
+#include <mutex>
+
+#include "studio_types.h"
+
+namespace hae {
+class Session;
+}
+
+namespace hae::studio {
+
+class SessionWorker : public QObject {
+  Q_OBJECT
+ public:
+  explicit SessionWorker(int threads, QObject* parent = nullptr);
+  ~SessionWorker() override;
+
+  // Thread-safe; called directly from the GUI thread while the worker is busy. They only set
+  // flags, which the running command reads between tokens (and the Session between layers).
+  void requestPause(RunId run);
+  void requestCancel(RunId run);
+  // Commands of older runs still queued are skipped, and a run in progress stops at the next
+  // layer or token boundary.
+  void supersede(RunId latest);
+
+  // Commands: call through a queued invocation so they run on the worker's thread.
+  void initThread();  // first call on the thread: LibTorch's thread count is per thread
+  void loadModel(const QString& dir, int max_new_tokens);  // empty dir: the embedded demo model
+  void prefill(RunId run, const RunRequest& request);
+  // Produces up to max_tokens tokens (<= 0: to the end), one at a time, checking pause and
+  // cancel between them.
+  void generate(RunId run, int max_tokens);
+  void reset(RunId run);
+  void fetchHistory(RunId run);
+  void shutdown();  // frees the model on this thread, before the thread ends
+
+ signals:
+  void modelLoaded(const QString& dir);
+  void modelFailed(const QString& dir, const QString& message);
+  void prefilled(hae::studio::RunId run, hae::studio::RunInfoPtr info, hae::studio::StepPtr step);
+  void stepped(hae::studio::RunId run, hae::studio::StepPtr step, const QString& answer);
+  void stopped(hae::studio::RunId run, hae::studio::StopReason reason, const QString& answer);
+  void failed(hae::studio::RunId run, const QString& message);
+  void historyReady(hae::studio::RunId run, hae::studio::StepList steps);
+  void busyChanged(bool busy);
+
+ private:
+  bool stale(RunId run) const { return run != latest_.load(); }
+  QString answerText() const;
+
+  int threads_;
+  // Guards the pointer and the engine swaps (setPolicy, reset) against Session::cancel() from the
+  // GUI thread. Never held while a model computes.
+  mutable std::mutex mutex_;
+  std::unique_ptr<Session> session_;
+  std::atomic<RunId> latest_{0};
+  std::atomic<RunId> pause_{0};
+  std::atomic<RunId> cancel_{0};
+};
+
+}  // namespace hae::studio
