@@ -1,0 +1,264 @@
+// The bench grid: budgets mapped onto each policy's knobs (in one place, because the policies'
+// budget conventions disagree), blocks expanded into cells, presets.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <set>
+
+#include "../policies/catalog.h"
+#include "hae/bench.h"
+#include "hae/error.h"
+
+namespace hae::bench {
+
+namespace {
+
+std::string trim(const std::string& s) {
+  const auto b = s.find_first_not_of(" \t");
+  if (b == std::string::npos) return "";
+  return s.substr(b, s.find_last_not_of(" \t") - b + 1);
+}
+
+std::vector<std::string> splitList(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (true) {
+    const auto comma = text.find(',', start);
+    out.push_back(
+        trim(text.substr(start, comma == std::string::npos ? std::string::npos : comma - start)));
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+int roundTokens(double x) {
+  return static_cast<int>(std::lround(x));
+}
+
+std::string formatBudget(double b) {
+  return fmt::format("{:g}", b);
+}
+
+}  // namespace
+
+bool policyHasKnob(const std::string& policy, const std::string& knob) {
+  for (const auto& k : policyInfo(policy).knobs)
+    if (k.name == knob) return true;
+  return false;
+}
+
+bool policyTakesBudget(const std::string& policy) {
+  return policy != "full" && policy != "mustdrop";
+}
+
+std::vector<std::string> budgetKnobNames(const std::string& p) {
+  if (p == "hae") return {"ddes.budget"};
+  if (p == "random" || p == "snapkv" || p == "pyramidkv" || p == "adakv") return {"keep_ratio"};
+  if (p == "streaming") return {"sink", "recent"};
+  if (p == "h2o") return {"heavy_ratio", "recent_ratio"};
+  if (p == "tova") return {"budget"};
+  if (p == "fastv") return {"ratio", "keep"};
+  return {};
+}
+
+std::string budgetConvention(const std::string& p) {
+  if (p == "full") return "full: no budget (the reference)";
+  if (p == "mustdrop") return "mustdrop: no budget (threshold r decides)";
+  if (p == "hae")
+    return "hae: ddes.budget = b (live tokens per layer as a ratio of prompt + generated; the "
+           "recycle bin's ddes.bin slots come on top, DAP's thresholds prune visual tokens first)";
+  if (p == "random") return "random: keep_ratio = b (kept fraction of the prompt, end of prefill)";
+  if (p == "snapkv") return "snapkv: keep_ratio = b (kept per layer, observation window included)";
+  if (p == "pyramidkv")
+    return "pyramidkv: keep_ratio = b (kept per layer on average over layers, window included)";
+  if (p == "adakv") return "adakv: keep_ratio = b (kept per KV head on average, window included)";
+  if (p == "streaming")
+    return "streaming: sink = 4, recent = round(b * prompt) - 4 (fixed size through decoding)";
+  if (p == "h2o")
+    return "h2o: heavy_ratio = recent_ratio = b / 2 (of the prompt; fixed size through decoding)";
+  if (p == "tova") return "tova: budget = round(b * prompt) (fixed size through decoding)";
+  if (p == "fastv")
+    return "fastv: ratio = min(1, (1 - b) * prompt / visual) of the visual tokens, pruned from "
+           "layer k on (layers below k keep everything)";
+  return p + ": no budget mapping";
+}
+
+std::map<std::string, std::string> budgetKnobs(const std::string& p, double b, const CaseShape& s) {
+  if (!(b > 0 && b <= 1)) throw Error(fmt::format("budget {:g} is outside (0, 1]", b));
+  const std::string text = fmt::format("{:g}", b);
+  if (p == "hae") return {{"ddes.budget", text}};
+  if (p == "random" || p == "snapkv" || p == "pyramidkv" || p == "adakv")
+    return {{"keep_ratio", text}};
+  const int kept = std::max(1, roundTokens(b * s.prompt_tokens));
+  if (p == "streaming") {
+    const int sink = std::min(4, kept - 1);
+    return {{"sink", std::to_string(sink)}, {"recent", std::to_string(std::max(1, kept - sink))}};
+  }
+  if (p == "h2o") {
+    const std::string half = fmt::format("{:g}", b / 2);
+    return {{"heavy_ratio", half}, {"recent_ratio", half}};
+  }
+  if (p == "tova") return {{"budget", std::to_string(kept)}};
+  if (p == "fastv") {
+    const double ratio =
+        s.visual_tokens > 0 ? std::min(1.0, (1 - b) * s.prompt_tokens / s.visual_tokens) : 0.0;
+    return {{"ratio", fmt::format("{:.6g}", ratio)}, {"keep", "0"}};
+  }
+  return {};
+}
+
+KnobSetting parseKnobSetting(const std::string& text, const std::string& flag) {
+  const auto eq = text.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == text.size())
+    throw Error(fmt::format("{} '{}': expected [policy:]knob=value[,value...]", flag, text));
+  KnobSetting k;
+  std::string name = trim(text.substr(0, eq));
+  if (const auto colon = name.find(':'); colon != std::string::npos) {
+    k.policy = name.substr(0, colon);
+    name = name.substr(colon + 1);
+    policyInfo(k.policy);  // throws naming the known policies
+  }
+  k.knob = name;
+  k.values = splitList(text.substr(eq + 1));
+  for (const auto& v : k.values)
+    if (v.empty()) throw Error(fmt::format("{} '{}': empty value", flag, text));
+  return k;
+}
+
+std::vector<double> parseBudgets(const std::string& text) {
+  std::vector<double> out;
+  for (const auto& item : splitList(text)) {
+    char* end = nullptr;
+    const double b = std::strtod(item.c_str(), &end);
+    if (item.empty() || end != item.c_str() + item.size() || !std::isfinite(b))
+      throw Error(fmt::format("--budget '{}': '{}' is not a number", text, item));
+    if (!(b > 0 && b <= 1))
+      throw Error(
+          fmt::format("--budget {}: out of range (0, 1]; a budget is the fraction of the "
+                      "full cache's prompt tokens a policy keeps",
+                      item));
+    out.push_back(b);
+  }
+  return out;
+}
+
+std::map<std::string, std::string> cellKnobs(const Cell& cell, const CaseShape& shape) {
+  auto knobs = cell.knobs;
+  if (cell.budget)
+    for (auto& [k, v] : budgetKnobs(cell.policy, *cell.budget, shape)) knobs[k] = v;
+  return knobs;
+}
+
+std::vector<Cell> expandGrid(const std::vector<GridBlock>& blocks) {
+  std::vector<Cell> cells;
+  std::set<std::string> keys;
+  auto add = [&](Cell c) {
+    // Canonical text (0.00150 -> 0.0015) and defaults dropped, so equal settings get equal keys.
+    const KnobSet set = validateKnobs(c.policy, cellKnobs(c, kNominalShape));
+    const PolicyInfo& info = policyInfo(c.policy);
+    std::map<std::string, std::string> explicit_knobs;
+    for (const auto& [k, v] : c.knobs) {
+      const std::string canon = set.asText().at(k);
+      std::string def;
+      for (const auto& spec : info.knobs)
+        if (spec.name == k) {
+          try {
+            def = validateKnobs(c.policy, {{k, spec.default_value}}).asText().at(k);
+          } catch (const Error&) {
+            def = spec.default_value;
+          }
+        }
+      if (canon != def) explicit_knobs[k] = canon;
+    }
+    c.knobs = explicit_knobs;
+    c.key = c.policy;
+    if (c.budget) c.key += " b=" + formatBudget(*c.budget);
+    for (const auto& [k, v] : c.knobs) c.key += " " + k + "=" + v;
+    if (!keys.insert(c.key).second) return;
+    c.order = static_cast<int>(cells.size());
+    cells.push_back(std::move(c));
+  };
+  add(Cell{0, "", "full", std::nullopt, {}});  // the reference, always first
+
+  for (const GridBlock& block : blocks) {
+    if (block.policies.empty() &&
+        (!block.sweeps.empty() || !block.sets.empty() || !block.budgets.empty()))
+      throw Error("no policy given (use --policy NAME or --preset)");
+    for (double b : block.budgets)
+      if (!(b > 0 && b <= 1)) throw Error(fmt::format("--budget {:g}: out of range (0, 1]", b));
+    for (const std::string& p : block.policies) policyInfo(p);
+    // A setting must reach at least one policy of the block, or it is a typo.
+    auto checkReach = [&](const KnobSetting& s, const char* flag) {
+      bool reached = false;
+      for (const std::string& p : block.policies)
+        if ((s.policy.empty() || s.policy == p) && policyHasKnob(p, s.knob)) reached = true;
+      if (!reached)
+        throw Error(fmt::format("{} {}{}: no selected policy has the knob '{}'", flag,
+                                s.policy.empty() ? "" : s.policy + ":", s.knob, s.knob));
+    };
+    for (const auto& s : block.sets) {
+      checkReach(s, "--set");
+      if (s.values.size() != 1)
+        throw Error(fmt::format("--set {}: one value expected (use --sweep for several)", s.knob));
+    }
+    for (const auto& s : block.sweeps) checkReach(s, "--sweep");
+
+    for (const std::string& p : block.policies) {
+      std::map<std::string, std::string> fixed;
+      for (const auto& s : block.sets)
+        if ((s.policy.empty() || s.policy == p) && policyHasKnob(p, s.knob))
+          fixed[s.knob] = s.values[0];
+      std::vector<const KnobSetting*> sweeps;
+      for (const auto& s : block.sweeps)
+        if ((s.policy.empty() || s.policy == p) && policyHasKnob(p, s.knob)) sweeps.push_back(&s);
+      std::vector<std::optional<double>> budgets;
+      if (block.budgets.empty() || !policyTakesBudget(p))
+        budgets.push_back(std::nullopt);
+      else
+        for (double b : block.budgets) budgets.push_back(b);
+      if (!block.budgets.empty())
+        for (const auto& name : budgetKnobNames(p)) {
+          bool clash = fixed.count(name) > 0;
+          for (const auto* s : sweeps) clash = clash || s->knob == name;
+          if (clash)
+            throw Error(fmt::format("{}: knob '{}' is set by --budget; drop one of them", p, name));
+        }
+      for (const auto& budget : budgets) {
+        // Odometer over the sweeps, first sweep slowest.
+        std::vector<std::size_t> at(sweeps.size(), 0);
+        while (true) {
+          Cell c{0, "", p, budget, fixed};
+          for (std::size_t i = 0; i < sweeps.size(); ++i)
+            c.knobs[sweeps[i]->knob] = sweeps[i]->values[at[i]];
+          add(std::move(c));
+          std::size_t i = sweeps.size();
+          while (i > 0) {
+            if (++at[i - 1] < sweeps[i - 1]->values.size()) break;
+            at[i - 1] = 0;
+            --i;
+          }
+          if (i == 0) break;
+        }
+      }
+    }
+  }
+  return cells;
+}
+
+std::vector<std::string> presetNames() {
+  return {"paper"};
+}
+
+std::vector<GridBlock> presetGrid(const std::string& name, const std::vector<double>& budgets) {
+  if (name != "paper") throw Error(fmt::format("unknown preset '{}' (known: paper)", name));
+  const std::vector<double> b = budgets.empty() ? std::vector<double>{0.59} : budgets;
+  GridBlock main{{"full", "hae", "h2o", "snapkv", "pyramidkv", "fastv", "streaming"}, b, {}, {}};
+  GridBlock r_sweep{{"hae"}, b, {}, {{"hae", "dap.r", {"0.001", "0.0012", "0.0015"}}}};
+  GridBlock bin_sweep{{"hae"}, b, {}, {{"hae", "ddes.bin", {"16", "32", "64", "128"}}}};
+  return {main, r_sweep, bin_sweep};
+}
+
+}  // namespace hae::bench

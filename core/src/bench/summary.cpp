@@ -1,0 +1,356 @@
+// Per-cell summaries of results.jsonl (CSV, JSON, Markdown) and the merge of sharded runs.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "../policies/catalog.h"
+#include "hae/bench.h"
+#include "hae/error.h"
+#include "hae/report.h"
+
+namespace hae::bench {
+
+namespace fs = std::filesystem;
+using Json = nlohmann::ordered_json;
+
+namespace {
+
+double ratio(double num, double den) {
+  return den > 0 ? num / den : 0.0;
+}
+
+std::string knobText(const std::map<std::string, std::string>& knobs) {
+  std::string out;
+  for (const auto& [k, v] : knobs) out += (out.empty() ? "" : " ") + k + "=" + v;
+  return out;
+}
+
+std::string budgetText(const std::optional<double>& b) {
+  return b ? fmt::format("{:g}", *b) : "";
+}
+
+std::string csvField(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+std::string mdCell(const std::string& s) {
+  std::string out;
+  for (char c : s) out += c == '|' ? std::string("\\|") : std::string(1, c);
+  return out;
+}
+
+std::string bytesText(double b) {
+  if (b >= 1024.0 * 1024.0) return fmt::format("{:.2f} MiB", b / (1024.0 * 1024.0));
+  if (b >= 1024.0) return fmt::format("{:.1f} KiB", b / 1024.0);
+  return fmt::format("{:.0f} B", b);
+}
+
+std::string pct(double x) {
+  return fmt::format("{:.1f}", 100 * x);
+}
+
+void sortResults(std::vector<CaseResult>& results) {
+  std::stable_sort(results.begin(), results.end(), [](const CaseResult& a, const CaseResult& b) {
+    return std::tie(a.cell_order, a.cell, a.case_index, a.case_id) <
+           std::tie(b.cell_order, b.cell, b.case_index, b.case_id);
+  });
+}
+
+// A knob's default as the catalog states it, for sweep tables whose cells leave it unset.
+std::string defaultKnob(const std::string& policy, const std::string& knob) {
+  try {
+    for (const auto& spec : policyInfo(policy).knobs)
+      if (spec.name == knob) return spec.default_value;
+  } catch (const Error&) {
+  }
+  return "";
+}
+
+}  // namespace
+
+std::vector<CellSummary> summarize(std::vector<CaseResult> results) {
+  sortResults(results);
+  // A pair counted twice (folders merged by hand) would weigh its case double.
+  std::set<std::pair<std::string, std::string>> seen;
+  std::erase_if(results,
+                [&seen](const CaseResult& r) { return !seen.emplace(r.cell, r.case_id).second; });
+  std::vector<CellSummary> cells;
+  std::map<std::string, std::size_t> index;
+  struct Sums {
+    double short_em = 0, short_full_em = 0, long_em_ref = 0, long_f1_ref = 0, long_em_full = 0,
+           long_f1_full = 0, agree = 0, peak = 0, mean = 0, full_peak = 0, full_mean = 0,
+           prefill = 0, full_prefill = 0, decode = 0, model = 0, policy = 0;
+    int decoded = 0;
+    double both_decode = 0, both_full_decode = 0, long_decode = 0, long_full_decode = 0;
+    std::map<std::string, double> cat_em;
+  };
+  std::vector<Sums> sums;
+  for (const CaseResult& r : results) {
+    auto [it, fresh] = index.emplace(r.cell, cells.size());
+    if (fresh) {
+      CellSummary c;
+      c.order = r.cell_order;
+      c.cell = r.cell;
+      c.policy = r.policy;
+      c.budget = r.budget;
+      c.knobs = r.knobs;
+      cells.push_back(c);
+      sums.emplace_back();
+    }
+    CellSummary& c = cells[it->second];
+    Sums& s = sums[it->second];
+    ++c.cases;
+    if (r.kind == AnswerKind::Short) {
+      ++c.short_cases;
+      s.short_em += r.em_ref;
+      s.short_full_em += exactMatch(r.full_output, r.reference);
+    } else {
+      ++c.long_cases;
+      s.long_em_ref += r.em_ref;
+      s.long_f1_ref += r.f1_ref;
+      s.long_em_full += r.em_full;
+      s.long_f1_full += r.f1_full;
+    }
+    ++c.category_cases[r.category];
+    s.cat_em[r.category] += r.em_ref;
+    s.agree += r.em_full;
+    s.peak += static_cast<double>(r.run.peak_bytes);
+    s.mean += static_cast<double>(r.run.mean_bytes);
+    s.full_peak += static_cast<double>(r.full_peak_bytes);
+    s.full_mean += static_cast<double>(r.full_mean_bytes);
+    s.prefill += r.run.prefill_ms;
+    s.full_prefill += r.full_prefill_ms;
+    if (r.run.generated_tokens > 0) {
+      ++s.decoded;
+      s.decode += r.run.decode_ms_per_token;
+      if (r.full_decode_ms_per_token > 0) {
+        s.both_decode += r.run.decode_ms_per_token;
+        s.both_full_decode += r.full_decode_ms_per_token;
+        if (r.kind == AnswerKind::Long) {
+          s.long_decode += r.run.decode_ms_per_token;
+          s.long_full_decode += r.full_decode_ms_per_token;
+        }
+      }
+    }
+    s.model += r.run.model_ms;
+    s.policy += r.run.policy_ms;
+  }
+  for (std::size_t i = 0; i < cells.size(); ++i) {
+    CellSummary& c = cells[i];
+    const Sums& s = sums[i];
+    c.short_accuracy = ratio(s.short_em, c.short_cases);
+    c.full_short_accuracy = ratio(s.short_full_em, c.short_cases);
+    c.long_em_ref = ratio(s.long_em_ref, c.long_cases);
+    c.long_f1_ref = ratio(s.long_f1_ref, c.long_cases);
+    c.long_em_full = ratio(s.long_em_full, c.long_cases);
+    c.long_f1_full = ratio(s.long_f1_full, c.long_cases);
+    c.agreement_full = ratio(s.agree, c.cases);
+    c.peak_bytes = ratio(s.peak, c.cases);
+    c.mean_bytes = ratio(s.mean, c.cases);
+    c.peak_reduction = s.full_peak > 0 ? 1 - s.peak / s.full_peak : 0;
+    c.kv_reduction = s.full_mean > 0 ? 1 - s.mean / s.full_mean : 0;
+    c.prefill_ms = ratio(s.prefill, c.cases);
+    c.decode_ms_per_token = ratio(s.decode, s.decoded);
+    c.speedup = ratio(s.both_full_decode, s.both_decode);
+    c.prefill_speedup = ratio(s.full_prefill, s.prefill);
+    c.long_speedup = ratio(s.long_full_decode, s.long_decode);
+    c.policy_share = ratio(s.policy, s.model + s.policy);
+    for (const auto& [cat, n] : c.category_cases)
+      c.category_accuracy[cat] = ratio(s.cat_em.at(cat), n);
+  }
+  std::stable_sort(cells.begin(), cells.end(), [](const CellSummary& a, const CellSummary& b) {
+    return std::tie(a.order, a.cell) < std::tie(b.order, b.cell);
+  });
+  return cells;
+}
+
+std::string summaryCsv(const std::vector<CellSummary>& cells) {
+  std::string out =
+      "cell,policy,budget,knobs,cases,short_cases,short_accuracy,full_short_accuracy,long_cases,"
+      "long_em_ref,long_f1_ref,long_em_full,long_f1_full,agreement_full,peak_bytes,mean_bytes,"
+      "peak_reduction,kv_reduction,prefill_ms,decode_ms_per_token,speedup,prefill_speedup,"
+      "long_speedup,policy_share\r\n";
+  for (const auto& c : cells)
+    out += fmt::format(
+        "{},{},{},{},{},{},{:.6f},{:.6f},{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.0f},{:.0f},"
+        "{:.6f},{:.6f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.6f}\r\n",
+        csvField(c.cell), csvField(c.policy), budgetText(c.budget), csvField(knobText(c.knobs)),
+        c.cases, c.short_cases, c.short_accuracy, c.full_short_accuracy, c.long_cases,
+        c.long_em_ref, c.long_f1_ref, c.long_em_full, c.long_f1_full, c.agreement_full,
+        c.peak_bytes, c.mean_bytes, c.peak_reduction, c.kv_reduction, c.prefill_ms,
+        c.decode_ms_per_token, c.speedup, c.prefill_speedup, c.long_speedup, c.policy_share);
+  return out;
+}
+
+std::string summaryJson(const std::vector<CellSummary>& cells) {
+  Json j;
+  j["schema"] = kSummarySchema;
+  j["schema_version"] = kBenchSchemaVersion;
+  Json arr = Json::array();
+  for (const auto& c : cells) {
+    Json e;
+    e["cell"] = c.cell;
+    e["order"] = c.order;
+    e["policy"] = c.policy;
+    e["budget"] = c.budget ? Json(*c.budget) : Json(nullptr);
+    e["knobs"] = c.knobs;
+    e["cases"] = c.cases;
+    e["short_cases"] = c.short_cases;
+    e["short_accuracy"] = c.short_accuracy;
+    e["full_short_accuracy"] = c.full_short_accuracy;
+    e["long_cases"] = c.long_cases;
+    e["long_em_ref"] = c.long_em_ref;
+    e["long_f1_ref"] = c.long_f1_ref;
+    e["long_em_full"] = c.long_em_full;
+    e["long_f1_full"] = c.long_f1_full;
+    e["agreement_full"] = c.agreement_full;
+    e["peak_bytes"] = c.peak_bytes;
+    e["mean_bytes"] = c.mean_bytes;
+    e["peak_reduction"] = c.peak_reduction;
+    e["kv_reduction"] = c.kv_reduction;
+    e["prefill_ms"] = c.prefill_ms;
+    e["decode_ms_per_token"] = c.decode_ms_per_token;
+    e["speedup"] = c.speedup;
+    e["prefill_speedup"] = c.prefill_speedup;
+    e["long_speedup"] = c.long_speedup;
+    e["policy_share"] = c.policy_share;
+    Json cats = Json::object();
+    for (const auto& [cat, n] : c.category_cases)
+      cats[cat] = {{"cases", n}, {"accuracy", c.category_accuracy.at(cat)}};
+    e["categories"] = cats;
+    arr.push_back(e);
+  }
+  j["cells"] = arr;
+  return j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
+}
+
+std::string summaryMarkdown(const std::vector<CellSummary>& cells) {
+  std::ostringstream md;
+  md << "| cell | cases | short acc % | drop (pts) | long F1 ref | long F1 full | agree full % | "
+        "KV held (mean) | KV reduction % | peak reduction % | prefill ms | decode ms/tok | "
+        "speed-up | speed-up long | policy share % |\n";
+  md << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+  for (const auto& c : cells) {
+    const bool s = c.short_cases > 0, l = c.long_cases > 0;
+    md << fmt::format(
+        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1f} | {} | {} | {} | {} |\n",
+        mdCell(c.cell), c.cases, s ? pct(c.short_accuracy) : "-",
+        s ? fmt::format("{:+.1f}", 100 * (c.full_short_accuracy - c.short_accuracy)) : "-",
+        l ? fmt::format("{:.3f}", c.long_f1_ref) : "-",
+        l ? fmt::format("{:.3f}", c.long_f1_full) : "-", pct(c.agreement_full),
+        bytesText(c.mean_bytes), pct(c.kv_reduction), pct(c.peak_reduction), c.prefill_ms,
+        c.decode_ms_per_token > 0 ? fmt::format("{:.2f}", c.decode_ms_per_token) : "-",
+        c.speedup > 0 ? fmt::format("{:.2f}x", c.speedup) : "-",
+        c.long_speedup > 0 ? fmt::format("{:.2f}x", c.long_speedup) : "-", pct(c.policy_share));
+  }
+  // Sweeps are found in the cells themselves (cells of one policy and budget that differ in one
+  // knob), so a merged run's summary shows them without knowing the grid it came from.
+  std::set<std::string> shown;
+  for (const auto& a : cells) {
+    std::set<std::string> names;
+    for (const auto& b : cells)
+      if (b.policy == a.policy && b.budget == a.budget)
+        for (const auto& [k, v] : b.knobs) names.insert(k);
+    for (const std::string& knob : names) {
+      auto rest = [&](const CellSummary& c) {
+        auto m = c.knobs;
+        m.erase(knob);
+        return m;
+      };
+      std::vector<const CellSummary*> group;
+      std::set<std::string> values;
+      for (const auto& b : cells)
+        if (b.policy == a.policy && b.budget == a.budget && rest(b) == rest(a)) {
+          group.push_back(&b);
+          values.insert(b.knobs.count(knob) ? b.knobs.at(knob) : defaultKnob(b.policy, knob));
+        }
+      if (values.size() < 2) continue;
+      const std::string title = fmt::format("{} {} sweep{}{}", a.policy, knob,
+                                            a.budget ? fmt::format(", budget {:g}", *a.budget) : "",
+                                            rest(a).empty() ? "" : ", " + knobText(rest(a)));
+      if (!shown.insert(title).second) continue;
+      md << "\n**" << mdCell(title) << "**\n\n| " << knob
+         << " | short acc % | long F1 ref | agree full % | KV reduction % | speed-up | policy "
+            "share % |\n"
+            "|---|---:|---:|---:|---:|---:|---:|\n";
+      for (const CellSummary* c : group)
+        md << fmt::format(
+            "| {} | {} | {} | {} | {} | {} | {} |\n",
+            c->knobs.count(knob) ? c->knobs.at(knob) : defaultKnob(c->policy, knob) + " (default)",
+            c->short_cases ? pct(c->short_accuracy) : "-",
+            c->long_cases ? fmt::format("{:.3f}", c->long_f1_ref) : "-", pct(c->agreement_full),
+            pct(c->kv_reduction), c->speedup > 0 ? fmt::format("{:.2f}x", c->speedup) : "-",
+            pct(c->policy_share));
+    }
+  }
+  std::set<std::string> policies;
+  for (const auto& c : cells) policies.insert(c.policy);
+  md << "\nBudget b = fraction of the full cache's prompt tokens kept: ";
+  bool first = true;
+  for (const auto& p : policies) {
+    md << (first ? "" : "; ") << budgetConvention(p);
+    first = false;
+  }
+  md << ". KV held = slots held (live + recycle bin) x bytes per slot, mean over the steps of a "
+        "case; reductions and speed-ups are against the full cache on the same cases; drop = "
+        "full cache's short accuracy - this cell's.\n";
+  return md.str();
+}
+
+void writeSummaries(const std::string& out_dir, const std::vector<CaseResult>& results) {
+  const auto cells = summarize(results);
+  const fs::path dir(out_dir);
+  writeFileAtomically((dir / "summary.csv").string(), summaryCsv(cells));
+  writeFileAtomically((dir / "summary.json").string(), summaryJson(cells));
+  writeFileAtomically((dir / "summary.md").string(), summaryMarkdown(cells));
+}
+
+std::vector<CaseResult> mergeRuns(const std::vector<std::string>& dirs,
+                                  const std::string& out_dir) {
+  if (dirs.empty()) throw Error("hae bench merge: give the output folders to merge");
+  std::vector<CaseResult> all;
+  std::map<std::pair<std::string, std::string>, std::size_t> seen;
+  std::map<std::string, std::string> reference;  // case -> the full cache's output
+  for (const std::string& d : dirs) {
+    const std::string path = (fs::path(d) / "results.jsonl").string();
+    if (!fs::is_regular_file(path))
+      throw Error(fmt::format("{}: no such file (not a bench output folder?)", path));
+    for (CaseResult& r : readResults(path, false)) {
+      auto [ref, fresh_case] = reference.emplace(r.case_id, r.full_output);
+      if (!fresh_case && ref->second != r.full_output)
+        throw Error(
+            fmt::format("{}: case {} has a different full-cache output than another folder "
+                        "(different model or settings?)",
+                        path, r.case_id));
+      if (!seen.emplace(std::make_pair(r.cell, r.case_id), all.size()).second) continue;
+      all.push_back(std::move(r));
+    }
+  }
+  sortResults(all);
+  std::set<std::string> cells, cases;
+  for (const auto& r : all) {
+    cells.insert(r.cell);
+    cases.insert(r.case_id);
+  }
+  if (all.size() != cells.size() * cases.size())
+    spdlog::warn(
+        "merged {} results; a complete grid would have {} ({} cells x {} cases): a shard "
+        "is missing or unfinished",
+        all.size(), cells.size() * cases.size(), cells.size(), cases.size());
+  fs::create_directories(out_dir);
+  writeFileAtomically((fs::path(out_dir) / "results.jsonl").string(), [&](std::ostream& os) {
+    for (const auto& r : all) os << resultLine(r) << '\n';
+  });
+  writeSummaries(out_dir, all);
+  return all;
+}
+
+}  // namespace hae::bench
