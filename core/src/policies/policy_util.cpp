@@ -15,6 +15,13 @@ std::vector<float> toFloats(const at::Tensor& t) {
   return {p, p + c.numel()};
 }
 
+Indices observationWindow(const std::vector<SlotMeta>& rows, int window) {
+  Indices q;
+  const auto n = static_cast<std::int64_t>(rows.size());
+  for (std::int64_t i = std::max<std::int64_t>(0, n - window); i < n; ++i) q.push_back(i);
+  return q;
+}
+
 Indices queryRows(const std::vector<SlotMeta>& rows, const std::string& set) {
   Indices q;
   const auto n = static_cast<std::int64_t>(rows.size());

@@ -15,6 +15,8 @@ std::vector<float> toFloats(const at::Tensor& t);
 // Rows of a prefill chunk: text after the last visual row ("text-after-image"), every text row
 // ("all-text") or the last row ("last-token"). Empty when the set is empty.
 Indices queryRows(const std::vector<SlotMeta>& rows, const std::string& set);
+// The last `window` rows: SnapKV's observation window (also Ada-KV's and PyramidKV's).
+Indices observationWindow(const std::vector<SlotMeta>& rows, int window);
 // Spans of visual slots (split at image changes) among `slots`, as indices into it; with
 // `separators` true, separator slots inside an image count as candidates too.
 std::vector<Indices> visualSpans(const std::vector<SlotMeta>& slots,

@@ -27,10 +27,7 @@ class SnapKvPolicy final : public Policy {
   std::map<std::string, std::string> settings() const override { return knobs_; }
   bool wantsPrefillTap(int) const override { return true; }
   std::vector<std::int64_t> prefillQueryRows(const std::vector<SlotMeta>& rows) const override {
-    Indices q;
-    const auto n = static_cast<std::int64_t>(rows.size());
-    for (std::int64_t i = std::max<std::int64_t>(0, n - window_); i < n; ++i) q.push_back(i);
-    return q;
+    return observationWindow(rows, window_);
   }
 
   void endPrefill(std::vector<AttentionTap>& taps, PolicyContext& ctx) override {

@@ -213,18 +213,10 @@ std::unique_ptr<Decoder> loadDecoder(const Json& json, const JsonReader& reader,
   reader.expectObject(json, path);
   if (depth > kMaxNesting) reader.fail(path, "nested too deeply");
   const std::string type = reader.string(json, "type", path);
-  if (type == "Sequence") {
-    const std::string listPath = childPath(path, "decoders");
-    const Json& list = reader.required(json, "decoders", path);
-    reader.expectArray(list, listPath);
-    std::vector<std::unique_ptr<Decoder>> parts;
-    for (size_t i = 0; i < list.size(); ++i) {
-      auto part = loadDecoder(list[i], reader, indexPath(listPath, i), depth + 1);
-      if (!part) reader.fail(indexPath(listPath, i), "expected a decoder object");
-      parts.push_back(std::move(part));
-    }
-    return std::make_unique<SequenceDecoder>(std::move(parts));
-  }
+  if (type == "Sequence")
+    return std::make_unique<SequenceDecoder>(loadSequenceParts<Decoder>(
+        json, reader, path, "decoders", "a decoder", depth,
+        [&](const Json& part, const std::string& part_path, int d) { return loadDecoder(part, reader, part_path, d); }));
   if (type == "Replace")
     return std::make_unique<ReplaceDecoder>(
         loadPattern(reader.required(json, "pattern", path), reader, childPath(path, "pattern")),

@@ -1,4 +1,6 @@
 #pragma once
+#include <memory>
+#include <vector>
 // Typed access to tokenizer.json fields. Every failure throws hae::Error naming the source file
 // and the JSON path of the field, e.g. "tokenizer.json: model.merges[12]: expected a string".
 #include <nlohmann/json.hpp>
@@ -47,5 +49,23 @@ class JsonReader {
  private:
   std::string source_;
 };
+
+// The parts of a "Sequence" node (normalizers, pre-tokenizers, decoders): each element of the
+// list under `key` loaded with `load(element, path, depth + 1)`, none of them null.
+template <class Part, class Load>
+std::vector<std::unique_ptr<Part>> loadSequenceParts(const Json& json, const JsonReader& reader,
+                                                     const std::string& path, std::string_view key,
+                                                     const char* what, int depth, Load load) {
+  const std::string listPath = childPath(path, key);
+  const Json& list = reader.required(json, key, path);
+  reader.expectArray(list, listPath);
+  std::vector<std::unique_ptr<Part>> parts;
+  for (size_t i = 0; i < list.size(); ++i) {
+    auto part = load(list[i], indexPath(listPath, i), depth + 1);
+    if (!part) reader.fail(indexPath(listPath, i), std::string("expected ") + what + " object");
+    parts.push_back(std::move(part));
+  }
+  return parts;
+}
 
 }  // namespace hae::tok

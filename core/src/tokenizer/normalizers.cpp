@@ -121,18 +121,10 @@ std::unique_ptr<Normalizer> loadNormalizer(const Json& json, const JsonReader& r
   reader.expectObject(json, path);
   if (depth > kMaxNesting) reader.fail(path, "nested too deeply");
   const std::string type = reader.string(json, "type", path);
-  if (type == "Sequence") {
-    const std::string listPath = childPath(path, "normalizers");
-    const Json& list = reader.required(json, "normalizers", path);
-    reader.expectArray(list, listPath);
-    std::vector<std::unique_ptr<Normalizer>> parts;
-    for (size_t i = 0; i < list.size(); ++i) {
-      auto part = loadNormalizer(list[i], reader, indexPath(listPath, i), depth + 1);
-      if (!part) reader.fail(indexPath(listPath, i), "expected a normalizer object");
-      parts.push_back(std::move(part));
-    }
-    return std::make_unique<SequenceNormalizer>(std::move(parts));
-  }
+  if (type == "Sequence")
+    return std::make_unique<SequenceNormalizer>(loadSequenceParts<Normalizer>(
+        json, reader, path, "normalizers", "a normalizer", depth,
+        [&](const Json& part, const std::string& part_path, int d) { return loadNormalizer(part, reader, part_path, d); }));
   if (type == "Prepend")
     return std::make_unique<PrependNormalizer>(reader.string(json, "prepend", path));
   if (type == "Append")

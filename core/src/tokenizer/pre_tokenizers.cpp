@@ -153,18 +153,10 @@ std::unique_ptr<PreTokenizer> loadPreTokenizer(const Json& json, const JsonReade
   reader.expectObject(json, path);
   if (depth > kMaxNesting) reader.fail(path, "nested too deeply");
   const std::string type = reader.string(json, "type", path);
-  if (type == "Sequence") {
-    const std::string listPath = childPath(path, "pretokenizers");
-    const Json& list = reader.required(json, "pretokenizers", path);
-    reader.expectArray(list, listPath);
-    std::vector<std::unique_ptr<PreTokenizer>> parts;
-    for (size_t i = 0; i < list.size(); ++i) {
-      auto part = loadPreTokenizer(list[i], reader, indexPath(listPath, i), depth + 1);
-      if (!part) reader.fail(indexPath(listPath, i), "expected a pre-tokenizer object");
-      parts.push_back(std::move(part));
-    }
-    return std::make_unique<SequencePreTokenizer>(std::move(parts));
-  }
+  if (type == "Sequence")
+    return std::make_unique<SequencePreTokenizer>(loadSequenceParts<PreTokenizer>(
+        json, reader, path, "pretokenizers", "a pre-tokenizer", depth,
+        [&](const Json& part, const std::string& part_path, int d) { return loadPreTokenizer(part, reader, part_path, d); }));
   if (type == "Metaspace")
     return std::make_unique<MetaspacePreTokenizer>(reader.character(json, "replacement", path),
                                                    loadPrependScheme(json, reader, path),
