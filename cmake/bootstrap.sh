@@ -60,8 +60,8 @@ case "$mode" in
     build_project
     if [ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
       shot="$build/studio.png"
-      echo "No display found: running HAE Studio under Xvfb and saving a screenshot to $shot"
-      exec xvfb-run -a "$build/app/hae-studio" --screenshot "$shot"
+      echo "No display found: running HAE Studio under Xvfb on a sample scene with HAE and saving a screenshot to $shot"
+      exec xvfb-run -a "$build/app/hae-studio" --screenshot "$shot" --policy hae --steps 16
     fi
     exec "$build/app/hae-studio"
     ;;
