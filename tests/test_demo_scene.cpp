@@ -19,6 +19,7 @@
 #include "hae/demo/samples.h"
 #include "hae/demo/scene.h"
 #include "hae/demo/vocabulary.h"
+#include "hae/tokenizer.h"
 #include "hae/error.h"
 
 namespace fs = std::filesystem;
@@ -425,9 +426,44 @@ TEST(DemoVocabulary, CoversEveryGeneratedWord) {
     for (std::size_t at = prompt.find("<image>"); at != std::string::npos;
          at = prompt.find("<image>"))
       prompt.replace(at, 7, " ");
+    // The tokenizer's Lowercase normalizer runs before the vocabulary lookup ("USER" -> "user").
+    std::transform(prompt.begin(), prompt.end(), prompt.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     check(prompt);
   }
   EXPECT_TRUE(missing.empty()) << "first missing word: " << *missing.begin();
+}
+
+// The runtime's Tokenizer on the demo tokenizer.json: every training prompt and what a user types
+// ("What color is the circle?") encode without <unk>, and ids agree with demoTokenId.
+TEST(DemoVocabulary, RuntimeTokenizerEncodesPromptsWithoutUnknowns) {
+  const hae::Tokenizer tok = hae::Tokenizer::fromJson(demoTokenizerJson(), "demo tokenizer.json");
+  const int unk = demoTokenId("<unk>");
+  auto expectKnown = [&](const std::string& text) {
+    const std::vector<int> ids = tok.encode(text, true);
+    ASSERT_FALSE(ids.empty()) << text;
+    EXPECT_EQ(ids.front(), demoTokenId("<s>")) << text;
+    EXPECT_EQ(std::count(ids.begin(), ids.end(), unk), 0) << text;
+  };
+  for (std::uint64_t i = 0; i < 300; ++i) {
+    const DemoSample sample = trainingSample(i);
+    expectKnown(chatPrompt(sample));
+    expectKnown(sample.answer);
+    const std::vector<int> ids = tok.encode(chatPrompt(sample), true);
+    EXPECT_EQ(std::count(ids.begin(), ids.end(), demoTokenId("<image>")),
+              static_cast<long>(sample.images.size()));
+  }
+  for (const std::string text : {"What color is the circle?", "USER: <image>\nWhat color is the circle? ASSISTANT:",
+                                 "Describe the image.", "How many RED objects are there?"})
+    expectKnown(text);
+  const std::vector<int> ids = tok.encode("USER: <image>\nWhat color is the circle? ASSISTANT:", true);
+  const std::vector<int> expected = {demoTokenId("<s>"),   demoTokenId("user"),   demoTokenId(":"),
+                                     demoTokenId("<image>"), demoTokenId("what"), demoTokenId("color"),
+                                     demoTokenId("is"),    demoTokenId("the"),    demoTokenId("circle"),
+                                     demoTokenId("?"),     demoTokenId("assistant"), demoTokenId(":")};
+  EXPECT_EQ(ids, expected);
+  EXPECT_EQ(tok.decode(tok.encode("a large red circle at the top left .", false), true),
+            "a large red circle at the top left .");
 }
 
 TEST(DemoVocabulary, StableOrderWithoutDuplicates) {
@@ -453,6 +489,7 @@ TEST(DemoVocabulary, TokenizerJsonIsAWordLevelTokenizer) {
   EXPECT_EQ(j["model"]["type"], "WordLevel");
   EXPECT_EQ(j["model"]["unk_token"], "<unk>");
   EXPECT_EQ(j["pre_tokenizer"]["type"], "Whitespace");
+  EXPECT_EQ(j["normalizer"]["type"], "Lowercase");
   EXPECT_TRUE(j["decoder"].is_null());
   EXPECT_EQ(j["post_processor"]["type"], "TemplateProcessing");
   EXPECT_EQ(j["post_processor"]["single"][0]["SpecialToken"]["id"], "<s>");

@@ -17,5 +17,9 @@ void addInfoCommand(CLI::App& app, const GlobalOptions& global);
 void addRunCommand(CLI::App& app, const GlobalOptions& global);
 void addInspectCommand(CLI::App& app, const GlobalOptions& global);
 void addDumpCommand(CLI::App& app, const GlobalOptions& global);
+void addPoliciesCommand(CLI::App& app, const GlobalOptions& global);
+void addTrainDemoCommand(CLI::App& app, const GlobalOptions& global);
+void addEvalCommand(CLI::App& app, const GlobalOptions& global);
+void addBenchCommand(CLI::App& app, const GlobalOptions& global);
 
 }  // namespace hae::cli

@@ -5,7 +5,11 @@
 
 #include "cli_context.h"
 #include "hae/error.h"
+#include "hae/report.h"
 #include "hae/session.h"
+#ifdef HAE_CLI_HAS_QT
+#include "pdf_report_qt.h"
+#endif
 
 namespace hae::cli {
 
@@ -16,6 +20,7 @@ struct RunArgs {
   std::vector<std::string> images;
   std::string prompt;
   std::vector<std::string> sets;
+  std::vector<std::string> reports;  // written after the run, format by ending
   bool timing = true;
 };
 
@@ -32,6 +37,11 @@ std::map<std::string, std::string> parseSets(const std::vector<std::string>& set
 
 void runRun(RunArgs& a) {
   a.session.knobs = parseSets(a.sets);
+#ifdef HAE_CLI_HAS_QT
+  installPdfReportWriter();
+#endif
+  // A mistyped report path should fail before minutes of decoding, not after.
+  for (const auto& path : a.reports) checkReportPath(path);
   Session session(a.session);
   const StepTelemetry& pre = session.prefill(a.prompt, a.images);
   const RunInfo& run = session.runInfo();
@@ -52,6 +62,10 @@ void runRun(RunArgs& a) {
   if (steps > 0)
     spdlog::info("decode: {} tokens, {:.2f} ms/token, final cache {:.1f} KiB", steps, decode_ms / steps,
                  session.history().back().totalBytes() / 1024.0);
+  for (const auto& path : a.reports) {
+    writeReport(path, session.runInfo(), session.history(), session.answer());
+    spdlog::info("wrote {} report {}", reportFormatName(reportFormatFor(path)), path);
+  }
 }
 
 }  // namespace
@@ -70,6 +84,9 @@ void addRunCommand(CLI::App& app, const GlobalOptions&) {
   cmd->add_option("--prompt", args->prompt, "the question; '<image>' places an image inside it")->required();
   cmd->add_option("--policy", args->session.policy, "eviction policy (see `hae policies`)");
   cmd->add_option("--set", args->sets, "policy knob NAME=VALUE (repeatable)");
+  cmd->add_option("--report", args->reports,
+                  "write a report after the run, format by ending: .json, .csv, .trace.json (Perfetto), "
+                  ".html or .pdf (repeatable)");
   cmd->add_option("--max-new-tokens", args->session.max_new_tokens, "stop after N tokens")
       ->check(CLI::Range(1, 100000));
   cmd->add_option("--temperature", args->session.sampling.temperature, "0 = greedy")->check(CLI::Range(0.0, 100.0));

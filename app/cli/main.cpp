@@ -41,8 +41,8 @@ int main(int argc, char** argv) {
     hae::setThreads(global.threads);
   });
 
-  for (auto registrar : {hae::cli::addRunCommand, hae::cli::addInspectCommand, hae::cli::addDumpCommand,
-                         hae::cli::addInfoCommand}) registrar(app, global);
+  for (auto registrar : {hae::cli::addRunCommand, hae::cli::addInspectCommand, hae::cli::addDumpCommand, hae::cli::addPoliciesCommand,
+                         hae::cli::addTrainDemoCommand, hae::cli::addEvalCommand, hae::cli::addBenchCommand, hae::cli::addInfoCommand}) registrar(app, global);
 
   try {
     app.parse(argc, argv);

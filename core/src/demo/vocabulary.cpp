@@ -98,7 +98,9 @@ std::string demoTokenizerJson() {
       {"truncation", nullptr},
       {"padding", nullptr},
       {"added_tokens", added},
-      {"normalizer", nullptr},
+      // Users type capitals; the vocabulary is lower case. Added tokens ("<image>", "</s>") are
+      // matched before normalisation, so they keep their case.
+      {"normalizer", {{"type", "Lowercase"}}},
       {"pre_tokenizer", {{"type", "Whitespace"}}},
       {"post_processor", postProcessor},
       {"decoder", nullptr},

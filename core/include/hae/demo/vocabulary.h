@@ -1,7 +1,8 @@
 #pragma once
-// The demo model's closed word-level vocabulary and its Hugging Face tokenizer.json (WordLevel
-// model, Whitespace pre-tokenizer). Ids are fixed by construction, never by hash order: the special
-// tokens first, then every word sorted by bytes.
+// The demo model's closed word-level vocabulary and its Hugging Face tokenizer.json (Lowercase
+// normalizer, WordLevel model, Whitespace pre-tokenizer), so "What color is the circle?" encodes
+// like the generated "what color is the circle?". Ids are fixed by construction, never by hash
+// order: the special tokens first, then every word sorted by bytes.
 #include <array>
 #include <string>
 #include <string_view>
@@ -12,8 +13,9 @@ namespace hae::demo {
 // Ids 0..4, in this order (pad = 0 as Hugging Face models expect).
 inline constexpr std::array<std::string_view, 5> kSpecialTokens = {"<pad>", "<unk>", "<s>", "</s>",
                                                                    "<image>"};
-// The LLaVA-1.5 chat template: "USER: <image>\n{question} ASSISTANT: {answer}</s>".
-inline constexpr std::array<std::string_view, 3> kChatWords = {"USER", ":", "ASSISTANT"};
+// The LLaVA-1.5 chat template "USER: <image>\n{question} ASSISTANT: {answer}</s>" as the
+// vocabulary holds it: after the Lowercase normalizer, so in lower case.
+inline constexpr std::array<std::string_view, 3> kChatWords = {"user", ":", "assistant"};
 
 // Every token in id order; the index of a token is its id.
 const std::vector<std::string>& demoVocabulary();

@@ -1,0 +1,146 @@
+#include "train_data.h"
+
+#include <algorithm>
+#include <array>
+
+#include "hae/demo/questions.h"
+#include "hae/demo/rng.h"
+#include "hae/demo/scene.h"
+#include "hae/demo/vocabulary.h"
+#include "hae/error.h"
+
+namespace hae::demo {
+
+namespace {
+
+constexpr std::array<SampleKind, 10> kSceneKinds = {
+    SampleKind::ColourOfShape, SampleKind::ShapeOfColour, SampleKind::CountColour,
+    SampleKind::CountShape,    SampleKind::Exists,        SampleKind::Where,
+    SampleKind::FurtherLeft,   SampleKind::FurtherUp,     SampleKind::SizeOf,
+    SampleKind::Describe};
+
+// Training scene seeds: seed-major, so different --seed values never share scenes, and far below
+// kHeldOutSeedBase.
+constexpr int kIndexBits = 36;
+constexpr std::uint64_t kTrainQuestionStream = 0x7A1E0000;
+constexpr int kQuestionsPerKind = 2;
+
+}  // namespace
+
+int TrainGroup::tokens() const {
+  int n = static_cast<int>(prefix.size());
+  for (const auto& b : branches) n += static_cast<int>(b.prompt.size() + b.target.size());
+  return n;
+}
+
+TrainDataSource::TrainDataSource(Tokenizer tokenizer, ClipPreprocessConfig preprocess,
+                                 int image_tokens, std::uint64_t seed)
+    : tokenizer_(std::move(tokenizer)),
+      preprocess_(preprocess),
+      image_tokens_(image_tokens),
+      image_id_(demoTokenId("<image>")),
+      eos_id_(demoTokenId("</s>")),
+      seed_(seed) {
+  if (seed_ >= (std::uint64_t{1} << 20)) throw Error("--seed must be below 2^20");
+}
+
+std::vector<int> TrainDataSource::promptIds(const DemoSample& sample) const {
+  std::vector<int> out;
+  for (int id : tokenizer_.encode(chatPrompt(sample), true)) {
+    if (id == image_id_)
+      out.insert(out.end(), image_tokens_, id);
+    else
+      out.push_back(id);
+  }
+  return out;
+}
+
+std::vector<int> TrainDataSource::targetIds(const DemoSample& sample) const {
+  std::vector<int> out = tokenizer_.encode(sample.answer, false);
+  out.push_back(eos_id_);
+  return out;
+}
+
+std::vector<float> TrainDataSource::pixels(const RgbImage& image) const {
+  return clipPreprocess(image, preprocess_).pixel_values;
+}
+
+std::vector<std::int64_t> TrainDataSource::patchLabels(const Scene& scene) const {
+  const int cells = scene.grid() * scene.grid();
+  if (cells != image_tokens_) return {};
+  std::vector<std::int64_t> labels(static_cast<std::size_t>(cells) * kPatchLabelHeads, 0);
+  for (const SceneObject& o : scene.objects) {
+    const std::array<std::int64_t, kPatchLabelHeads> values = {
+        1 + static_cast<int>(o.colour), 1 + static_cast<int>(o.shape), 1 + static_cast<int>(o.size),
+        1 + static_cast<int>(placeOf(scene, o))};
+    for (int c : o.patches)
+      for (int h = 0; h < kPatchLabelHeads; ++h)
+        labels[static_cast<std::size_t>(c) * kPatchLabelHeads + static_cast<std::size_t>(h)] =
+            values[static_cast<std::size_t>(h)];
+  }
+  return labels;
+}
+
+TrainGroup TrainDataSource::group(std::uint64_t index) const {
+  const std::uint64_t sceneSeed = (seed_ << kIndexBits) + index;
+  TrainGroup g;
+  auto addBranch = [&](const DemoSample& s, std::size_t prefixLen) {
+    const auto ids = promptIds(s);
+    if (ids.size() <= prefixLen || !std::equal(g.prefix.begin(), g.prefix.end(), ids.begin()))
+      throw Error("demo training: prompts of one scene do not share their image prefix");
+    g.branches.push_back(
+        {std::vector<int>(ids.begin() + static_cast<std::ptrdiff_t>(prefixLen), ids.end()),
+         targetIds(s)});
+  };
+  auto setPrefix = [&](const DemoSample& s) {
+    const auto ids = promptIds(s);
+    const auto lastImage = std::find(ids.rbegin(), ids.rend(), image_id_);
+    const auto len = static_cast<std::size_t>(ids.rend() - lastImage);
+    g.prefix.assign(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(len));
+    for (const RgbImage& image : s.images) g.images.push_back(pixels(image));
+    return len;
+  };
+  if (index % kChangeEvery == kChangeEvery - 1) {
+    const DemoSample s = makeSample(sceneSeed, SampleKind::Change);
+    addBranch(s, setPrefix(s));
+    for (const Scene& scene : s.scenes) g.patch_labels.push_back(patchLabels(scene));
+    return g;
+  }
+  // One scene, rendered once, with kQuestionsPerKind questions of every short kind (drawn from
+  // their own streams, duplicates dropped) and its description. The held-out set draws its scenes
+  // and phrasings from the same generators (makeSample), one question per scene.
+  DemoSample s;
+  s.scenes = {generateScene(sceneSeed)};
+  s.images = {renderScene(s.scenes.front())};
+  std::size_t prefixLen = 0;
+  std::vector<std::string> asked;
+  for (std::size_t k = 0; k < kSceneKinds.size(); ++k) {
+    const SampleKind kind = kSceneKinds[k];
+    const int draws = kind == SampleKind::Describe ? 1 : kQuestionsPerKind;
+    for (int d = 0; d < draws; ++d) {
+      Rng rng(mixSeed(sceneSeed, kTrainQuestionStream + k * 16 + static_cast<std::uint64_t>(d)));
+      auto qa = makeQuestion(s.scenes.front(), kind, rng);
+      if (!qa || std::find(asked.begin(), asked.end(), qa->question) != asked.end()) continue;
+      asked.push_back(qa->question);
+      s.kind = kind;
+      s.question = qa->question;
+      s.answer = qa->answer;
+      if (g.prefix.empty()) prefixLen = setPrefix(s);
+      addBranch(s, prefixLen);
+      if (kind != SampleKind::Describe && qa->objectImage == 0) {
+        std::vector<int>& focus = g.branches.back().focus;
+        for (int o : qa->objects)
+          for (int c : s.scenes.front().objects[static_cast<std::size_t>(o)].patches)
+            focus.push_back(c);
+        if (static_cast<int>(s.scenes.front().grid() * s.scenes.front().grid()) != image_tokens_)
+          focus.clear();
+      }
+    }
+  }
+  g.patch_labels.push_back(patchLabels(s.scenes.front()));
+  if (g.branches.empty())
+    throw Error("demo training: scene " + std::to_string(sceneSeed) + " carries no question");
+  return g;
+}
+
+}  // namespace hae::demo
