@@ -10,6 +10,21 @@ namespace hae {
 
 namespace nn = torch::nn;
 
+namespace {
+
+// One-row fp32 products on CPU go through GEMM at about half the memory bandwidth of a
+// matrix-vector product (measured on the project machine), and decode is bandwidth-bound, so a
+// single row takes torch::mv. Everything else (prefill, bf16, CUDA) keeps nn::Linear.
+torch::Tensor project(torch::nn::Linear& layer, const torch::Tensor& x) {
+  if (x.size(0) != 1 || x.dim() != 2 || x.scalar_type() != torch::kFloat32 || !x.device().is_cpu())
+    return layer(x);
+  auto y = torch::mv(layer->weight, x[0]);
+  if (layer->bias.defined()) y = y + layer->bias;
+  return y.unsqueeze(0);
+}
+
+}  // namespace
+
 RmsNormImpl::RmsNormImpl(int dim, double eps_) : eps(eps_) {
   weight = register_parameter("weight", torch::ones({dim}));
 }
@@ -39,7 +54,7 @@ LlamaMlpImpl::LlamaMlpImpl(const TextConfig& c) : act(c.hidden_act) {
 }
 
 torch::Tensor LlamaMlpImpl::forward(const torch::Tensor& x) {
-  return down_proj(activate(gate_proj(x), act) * up_proj(x));
+  return project(down_proj, activate(project(gate_proj, x), act) * project(up_proj, x));
 }
 
 LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const TextConfig& c) {
@@ -96,16 +111,16 @@ torch::Tensor LlamaDecoderLayerImpl::forward(const torch::Tensor& h, const torch
   auto& a = *self_attn;
   const int64_t n = h.size(0), d = a.head_dim, g = a.heads / a.kv_heads;
   auto x = input_layernorm(h);
-  auto q = a.q_proj(x).view({n, a.heads, d}).transpose(0, 1);
-  auto k = a.k_proj(x).view({n, a.kv_heads, d}).transpose(0, 1);
-  auto v = a.v_proj(x).view({n, a.kv_heads, d}).transpose(0, 1);
+  auto q = project(a.q_proj, x).view({n, a.heads, d}).transpose(0, 1);
+  auto k = project(a.k_proj, x).view({n, a.kv_heads, d}).transpose(0, 1);
+  auto v = project(a.v_proj, x).view({n, a.kv_heads, d}).transpose(0, 1);
   q = applyRotary(q, cos, sin);
   k = applyRotary(k, cos, sin);
   cache.append(k, v, metas);
   if (cache.perHead()) {
     auto out = raggedHeadAttention(q, positions, cache, g, n, d);
     out = out.transpose(0, 1).reshape({n, a.heads * d});
-    auto hidden = h + a.o_proj(out);
+    auto hidden = h + project(a.o_proj, out);
     return hidden + mlp(post_attention_layernorm(hidden));
   }
 
@@ -134,7 +149,7 @@ torch::Tensor LlamaDecoderLayerImpl::forward(const torch::Tensor& h, const torch
   }
   auto out = torch::bmm(probs.to(values.scalar_type()).view({a.kv_heads, g * n, m}), values);
   out = out.view({a.heads, n, d}).transpose(0, 1).reshape({n, a.heads * d});
-  auto hidden = h + a.o_proj(out);
+  auto hidden = h + project(a.o_proj, out);
   return hidden + mlp(post_attention_layernorm(hidden));
 }
 
@@ -152,7 +167,10 @@ LlamaForCausalLMImpl::LlamaForCausalLMImpl(const TextConfig& c) : rope(c.head_di
 }
 
 torch::Tensor LlamaForCausalLMImpl::logits(const torch::Tensor& normed) {
-  return torch::nn::functional::linear(normed, lm_head ? lm_head->weight : model->embed_tokens->weight);
+  const auto& weight = lm_head ? lm_head->weight : model->embed_tokens->weight;
+  if (normed.dim() == 2 && normed.size(0) == 1 && normed.scalar_type() == torch::kFloat32 && normed.device().is_cpu())
+    return torch::mv(weight, normed[0]).unsqueeze(0);  // decode: see project()
+  return torch::nn::functional::linear(normed, weight);
 }
 
 }  // namespace hae
