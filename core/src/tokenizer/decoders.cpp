@@ -23,17 +23,7 @@ class ReplaceDecoder : public Decoder {
   ReplaceDecoder(SplitPattern pattern, std::string content)
       : pattern_(std::move(pattern)), content_(std::move(content)) {}
   void decodeChain(std::vector<std::string>& tokens) const override {
-    for (auto& t : tokens) {
-      std::string out;
-      size_t prev = 0;
-      for (const auto& [s, e] : pattern_.matchRanges(t)) {
-        out.append(t, prev, s - prev);
-        out += content_;
-        prev = e;
-      }
-      out.append(t, prev, std::string::npos);
-      t = std::move(out);
-    }
+    for (auto& t : tokens) t = pattern_.replaceAll(t, content_);
   }
 
  private:

@@ -46,17 +46,7 @@ class ReplaceNormalizer : public Normalizer {
  public:
   ReplaceNormalizer(SplitPattern pattern, std::string content)
       : pattern_(std::move(pattern)), content_(std::move(content)) {}
-  void normalize(std::string& text) const override {
-    std::string out;
-    size_t prev = 0;
-    for (const auto& [s, e] : pattern_.matchRanges(text)) {
-      out.append(text, prev, s - prev);
-      out += content_;
-      prev = e;
-    }
-    out.append(text, prev, std::string::npos);
-    text = std::move(out);
-  }
+  void normalize(std::string& text) const override { text = pattern_.replaceAll(text, content_); }
 
  private:
   SplitPattern pattern_;

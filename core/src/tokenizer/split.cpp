@@ -24,6 +24,18 @@ SplitPattern SplitPattern::predicate(std::function<bool(char32_t)> pred) {
   return p;
 }
 
+std::string SplitPattern::replaceAll(const std::string& text, const std::string& content) const {
+  std::string out;
+  size_t prev = 0;
+  for (const auto& [s, e] : matchRanges(text)) {
+    out.append(text, prev, s - prev);
+    out += content;
+    prev = e;
+  }
+  out.append(text, prev, std::string::npos);
+  return out;
+}
+
 std::vector<std::pair<size_t, size_t>> SplitPattern::matchRanges(std::string_view text) const {
   std::vector<std::pair<size_t, size_t>> out;
   if (regex_) return regex_->findAll(text);

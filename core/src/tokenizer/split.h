@@ -39,6 +39,8 @@ class SplitPattern {
   // Matches and the gaps between them, covering the whole text (HF's Pattern::find_matches).
   std::vector<Span> findMatches(std::string_view text) const;
   std::vector<std::pair<size_t, size_t>> matchRanges(std::string_view text) const;
+  // Every match replaced by `content` (the Replace normalizer and decoder).
+  std::string replaceAll(const std::string& text, const std::string& content) const;
 
  private:
   std::string literal_;
