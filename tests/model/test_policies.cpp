@@ -244,6 +244,22 @@ TEST(Policies, SameSeedSameDecisions) {
 
 // Every baseline on llava-medium (4 layers, 576 visual tokens): cache sizes as the rule names,
 // bytes reported equal to the storage, and less memory than the full cache at the same context.
+// SnapKV's reference rule: every KV head keeps the same count, its own top tokens, and the whole
+// observation window at the end.
+static void expectHeadsKeep(const LayerCache& lc, std::int64_t budget, int window, int n) {
+  ASSERT_TRUE(lc.perHead());
+  std::set<int> differ;
+  for (int h = 0; h < lc.numHeads(); ++h) {
+    const auto& hs = lc.headSlots(h);
+    ASSERT_EQ(static_cast<std::int64_t>(hs.size()), budget);
+    for (int i = 0; i < window; ++i)
+      EXPECT_EQ(hs[hs.size() - window + i].position, n - window + i);
+    for (const auto& s : hs) differ.insert(s.position);
+  }
+  // Heads rank by their own votes, so (on real attention) they do not all keep the same set.
+  EXPECT_GT(static_cast<std::int64_t>(differ.size()), budget);
+}
+
 TEST(Policies, BaselinesKeepWhatTheirRuleNamesAndFreeMemory) {
   const Fixture f = loadFixture("llava-medium");
   const int n = static_cast<int>(f.plan.tokens.size());
@@ -295,7 +311,13 @@ TEST(Policies, BaselinesKeepWhatTheirRuleNamesAndFreeMemory) {
       {"snapkv",
        {{"budget", "200"}, {"window", "16"}},
        [&](const KvCache& c) {
+         for (int l = 0; l < L; ++l) expectHeadsKeep(c.layer(l), 200, 16, n);
+       }},
+      {"snapkv",
+       {{"budget", "200"}, {"window", "16"}, {"heads", "shared"}},
+       [&](const KvCache& c) {
          for (int l = 0; l < L; ++l) {
+           ASSERT_FALSE(c.layer(l).perHead());
            ASSERT_EQ(c.layer(l).size(), 200);
            for (int i = 0; i < 16; ++i) EXPECT_EQ(c.layer(l).slots()[184 + i].position, n - 16 + i);
          }
@@ -304,8 +326,8 @@ TEST(Policies, BaselinesKeepWhatTheirRuleNamesAndFreeMemory) {
        {{"budget", "200"}, {"window", "16"}},
        [&](const KvCache& c) {
          const auto b = pyramidBudgets(n, 200, 16, 20, L);
-         for (int l = 0; l < L; ++l) EXPECT_EQ(c.layer(l).size(), b[l]);
-         EXPECT_GT(c.layer(0).size(), c.layer(L - 1).size());
+         for (int l = 0; l < L; ++l) expectHeadsKeep(c.layer(l), b[l], 16, n);
+         EXPECT_GT(b[0], b[L - 1]);
        }},
       {"adakv",
        {{"budget", "200"}, {"window", "16"}, {"floor", "0.2"}},

@@ -34,25 +34,9 @@ class AdaKvPolicy final : public Policy {
         ratio_ > 0 ? static_cast<std::int64_t>(std::llround(ratio_ * n)) : budget_;
     if (n <= budget) return;
     for (int l = 0; l < ctx.cache.numLayers(); ++l) {
-      LayerCache& lc = ctx.cache.layer(l);
-      // head_col_sum sums each KV group's query heads: the same ranking as kvpress's group mean.
-      const auto flat = toFloats(taps[l].head_col_sum);
-      const auto heads = static_cast<std::int64_t>(taps[l].head_col_sum.size(0));
-      std::vector<std::vector<float>> votes(heads);
-      for (std::int64_t h = 0; h < heads; ++h)
-        votes[h].assign(flat.begin() + h * n, flat.begin() + (h + 1) * n);
-      const auto keep = adaKvKeep(votes, budget, window_, kernel_, max_pool_, alpha_);
-      for (std::int64_t h = 0; h < heads; ++h) {
-        std::size_t k = 0;
-        for (std::int64_t i = 0; i < n; ++i) {
-          if (k < keep[h].size() && keep[h][k] == i) {
-            ++k;
-            continue;
-          }
-          recordEvent(ctx, EventKind::Evict, l, lc.slots()[i], votes[h][i], static_cast<int>(h));
-        }
-      }
-      lc.splitHeads(keep);
+      const auto votes = headVotes(taps[l], n);
+      keepSlotsPerHead(ctx, l, adaKvKeep(votes, budget, window_, kernel_, max_pool_, alpha_),
+                       votes);
     }
   }
 

@@ -114,6 +114,9 @@ std::vector<KnobSpec> snapKnobs(bool pyramid) {
       intKnob("kernel", 1, 101, "7",
               "Pooling kernel along the sequence (stride 1, padding kernel/2)"),
       choiceKnob("pooling", {"max", "avg"}, "Pooling of the window votes"),
+      choiceKnob("heads", {"per_head", "shared"},
+                 "per_head: every KV head keeps its own top tokens (the reference; per-head "
+                 "storage); shared: one set per layer from the head-mean votes"),
   };
   if (pyramid)
     k.push_back(floatKnob("beta", 1, 1000, "20",

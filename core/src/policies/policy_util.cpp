@@ -89,6 +89,31 @@ void keepSlots(PolicyContext& ctx, int layer, const Indices& keep, const std::ve
   lc.keep(keep);
 }
 
+std::vector<std::vector<float>> headVotes(const AttentionTap& tap, std::int64_t n) {
+  const auto flat = toFloats(tap.head_col_sum);
+  const auto heads = static_cast<std::int64_t>(tap.head_col_sum.size(0));
+  std::vector<std::vector<float>> votes(static_cast<std::size_t>(heads));
+  for (std::int64_t h = 0; h < heads; ++h)
+    votes[h].assign(flat.begin() + h * n, flat.begin() + (h + 1) * n);
+  return votes;
+}
+
+void keepSlotsPerHead(PolicyContext& ctx, int layer, const std::vector<Indices>& keep,
+                      const std::vector<std::vector<float>>& votes) {
+  LayerCache& lc = ctx.cache.layer(layer);
+  for (std::size_t h = 0; h < keep.size(); ++h) {
+    std::size_t k = 0;
+    for (int i = 0; i < lc.size(); ++i) {
+      if (k < keep[h].size() && keep[h][k] == i) {
+        ++k;
+        continue;
+      }
+      recordEvent(ctx, EventKind::Evict, layer, lc.slots()[i], votes[h][i], static_cast<int>(h));
+    }
+  }
+  lc.splitHeads(keep);
+}
+
 void remapScores(std::vector<float>& scores, const Indices& keep) {
   std::vector<float> out;
   out.reserve(keep.size());

@@ -29,6 +29,13 @@ void recordEvent(PolicyContext& ctx, EventKind kind, int layer, const SlotMeta& 
 // dropped slot with its score in `scores` (indexed by slot; may be empty).
 void keepSlots(PolicyContext& ctx, int layer, const Indices& keep, const std::vector<float>& scores,
                int event_layer);
+// Per KV head, the votes of a tap's head_col_sum ([kv_heads, n]: each KV group's query heads
+// summed, the kvpress GQA reduction) as one vector of n per head.
+std::vector<std::vector<float>> headVotes(const AttentionTap& tap, std::int64_t n);
+// Splits `layer` into per-head storage keeping keep[h] (ascending) in head h, recording an Evict
+// event (with the head and its votes[h] score) for every slot a head drops.
+void keepSlotsPerHead(PolicyContext& ctx, int layer, const std::vector<Indices>& keep,
+                      const std::vector<std::vector<float>>& votes);
 // A per-slot vector after the layer kept `keep`.
 void remapScores(std::vector<float>& scores, const Indices& keep);
 // Throws hae::Error naming `knob` when `layer` is not a layer of this model.
