@@ -54,6 +54,15 @@ void addTrainDemoCommand(CLI::App& app, const GlobalOptions&) {
                   "weight of the loss that pulls layer-0 attention of question words onto their "
                   "objects (0: off)")
       ->capture_default_str();
+  cmd->add_option("--retrieval-weight", t.retrieval_weight,
+                  "weight of the loss that pulls one head of each deeper layer from every answer "
+                  "token onto the object it names (0: off)")
+      ->capture_default_str();
+  cmd->add_option("--vision-steps", t.vision_steps,
+                  "first steps train only the vision tower, on the patch probe (0: none)")
+      ->capture_default_str();
+  cmd->add_option("--vision-batch", t.vision_batch, "images per vision-stage step")
+      ->capture_default_str();
   cmd->add_option("--min-lr-ratio", t.min_lr_ratio, "final learning rate / peak")
       ->capture_default_str();
   cmd->add_option("--checkpoint-every", t.checkpoint_every, "steps between checkpoints")

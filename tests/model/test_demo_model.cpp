@@ -154,6 +154,9 @@ TEST(DemoTrainer, RefusesNonsenseHyperparameters) {
   refuse([](demo::TrainOptions& o) { o.warmup = o.steps + 1; }, "--warmup");
   refuse([](demo::TrainOptions& o) { o.clip = 0; }, "--clip");
   refuse([](demo::TrainOptions& o) { o.weight_decay = -1; }, "--weight-decay");
+  refuse([](demo::TrainOptions& o) { o.vision_steps = o.steps; }, "--vision-steps");
+  refuse([](demo::TrainOptions& o) { o.vision_batch = 0; }, "--vision-batch");
+  refuse([](demo::TrainOptions& o) { o.retrieval_weight = -1; }, "--retrieval-weight");
   EXPECT_NO_THROW(demo::validateTrainOptions(demo::TrainOptions{}));
 }
 
@@ -169,6 +172,7 @@ TEST(DemoTrainer, PackedForwardEqualsInferencePath) {
     o.out_dir = dir.string();
     o.steps = 1;
     o.warmup = 0;
+    o.vision_steps = 0;
     o.batch = 1;
     o.progress = false;
     demo::trainDemoModel(o, c);
@@ -218,6 +222,60 @@ TEST(DemoTrainer, PackedForwardEqualsInferencePath) {
   fs::remove_all(dir);
 }
 
+// The retrieval supervision of a description: every token after a sentence's opening "a" points
+// at the patches of that sentence's object, in reading order; the openings point nowhere.
+TEST(DemoTrainer, DescriptionTokensPointAtTheObjectTheyName) {
+  const LlavaConfig c = demo::demoModelConfig();
+  const auto data = tinyData(c);
+  const int stop = demo::demoTokenId("."), a = demo::demoTokenId("a");
+  int checked = 0;
+  for (std::uint64_t index = 0; index < 6; ++index) {
+    const demo::TrainGroup g = data.group(index);
+    for (const auto& br : g.branches) {
+      if (std::count(br.target.begin(), br.target.end(), stop) == 0) continue;
+      ASSERT_EQ(br.target_focus.size(), br.target.size());
+      std::vector<std::vector<int>> named;  // the patch set of each sentence, in order
+      bool opening = true;
+      for (std::size_t t = 0; t < br.target.size(); ++t) {
+        if (opening) {
+          if (br.target[t] == a) EXPECT_TRUE(br.target_focus[t].empty());
+        } else {
+          ASSERT_FALSE(br.target_focus[t].empty()) << "token " << t;
+          if (named.empty() || br.target[t - 1] == a) named.push_back(br.target_focus[t]);
+          EXPECT_EQ(br.target_focus[t], named.back());
+        }
+        opening = br.target[t] == stop;
+      }
+      // Different sentences name different objects.
+      for (std::size_t i = 1; i < named.size(); ++i) EXPECT_NE(named[i], named[i - 1]);
+      ++checked;
+    }
+  }
+  EXPECT_GE(checked, 4);
+}
+
+// The vision stage's loss reaches the tower (and the probe) and nothing of the decoder.
+TEST(DemoTrainer, VisionStageTrainsTheTowerOnly) {
+  const LlavaConfig c = demo::demoModelConfig();
+  const auto data = tinyData(c);
+  const demo::TrainBatch batch = demo::makeTrainBatch({data.group(0), data.group(1)},
+                                                      c.vision.image_size, 0);
+  ASSERT_TRUE(batch.patch_labels.defined());
+  torch::manual_seed(5);
+  LlavaNet net(c);
+  demo::PatchProbe probe(c.vision.hidden_size);
+  const auto loss = demo::visionLoss(net, c, batch, probe);
+  EXPECT_GT(loss.item<double>(), 0.5);  // untrained: far from the labels
+  loss.backward();
+  for (auto& p : net->vision_tower->named_parameters(true))
+    if (p.key().find("post_layernorm") == std::string::npos &&
+        p.key().find("layers.3.") == std::string::npos)  // not on the path to layer -2
+      EXPECT_TRUE(p.value().grad().defined()) << p.key();
+  for (auto& p : net->language_model->parameters()) EXPECT_FALSE(p.grad().defined());
+  for (auto& p : net->multi_modal_projector->parameters()) EXPECT_FALSE(p.grad().defined());
+  EXPECT_TRUE(probe->head->weight.grad().defined());
+}
+
 TEST(DemoTrainer, AFewStepsLowerTheLossAndResume) {
   const LlavaConfig c = tinyConfig();
   const fs::path dir = tempDir("smoke");
@@ -225,6 +283,7 @@ TEST(DemoTrainer, AFewStepsLowerTheLossAndResume) {
   o.out_dir = dir.string();
   o.steps = 30;
   o.warmup = 5;
+  o.vision_steps = 0;  // the tiny grid is not the scene's: no patch labels
   o.batch = 2;
   o.lr = 3e-3;
   o.checkpoint_every = 10;

@@ -25,6 +25,27 @@ constexpr int kIndexBits = 36;
 constexpr std::uint64_t kTrainQuestionStream = 0x7A1E0000;
 constexpr int kQuestionsPerKind = 2;
 
+// The description lists the objects in reading order, one sentence ending in "." each: the
+// tokens after a sentence's opening "a" read out that sentence's object (the opening "a" itself
+// only says another object follows).
+std::vector<std::vector<int>> describeFocus(const Scene& scene, const std::vector<int>& target) {
+  const int stop = demoTokenId(".");
+  const std::vector<int> order = readingOrder(scene);
+  std::vector<std::vector<int>> focus(target.size());
+  std::size_t sentence = 0;
+  bool opening = true;
+  for (std::size_t t = 0; t < target.size() && sentence < order.size(); ++t) {
+    if (!opening)
+      focus[t] = scene.objects[static_cast<std::size_t>(order[sentence])].patches;
+    opening = false;
+    if (target[t] == stop) {
+      ++sentence;
+      opening = true;
+    }
+  }
+  return focus;
+}
+
 }  // namespace
 
 int TrainGroup::tokens() const {
@@ -127,13 +148,17 @@ TrainGroup TrainDataSource::group(std::uint64_t index) const {
       s.answer = qa->answer;
       if (g.prefix.empty()) prefixLen = setPrefix(s);
       addBranch(s, prefixLen);
-      if (kind != SampleKind::Describe && qa->objectImage == 0) {
-        std::vector<int>& focus = g.branches.back().focus;
+      const Scene& scene = s.scenes.front();
+      if (scene.grid() * scene.grid() != image_tokens_) continue;
+      TrainBranch& branch = g.branches.back();
+      if (kind == SampleKind::Describe) {
+        branch.target_focus = describeFocus(scene, branch.target);
+      } else if (qa->objectImage == 0) {
         for (int o : qa->objects)
-          for (int c : s.scenes.front().objects[static_cast<std::size_t>(o)].patches)
-            focus.push_back(c);
-        if (static_cast<int>(s.scenes.front().grid() * s.scenes.front().grid()) != image_tokens_)
-          focus.clear();
+          for (int c : scene.objects[static_cast<std::size_t>(o)].patches)
+            branch.focus.push_back(c);
+        // Every answer token reads out the objects asked about.
+        branch.target_focus.assign(branch.target.size(), branch.focus);
       }
     }
   }

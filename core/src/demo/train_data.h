@@ -20,6 +20,9 @@ struct TrainBranch {
   // Patch cells (of the group's only image) of the objects the question is about; empty when
   // none. The trainer may pull layer-0 attention of the question words onto them (see trainLoss).
   std::vector<int> focus;
+  // Per target token: the patch cells of the object the answer is reading out at that token (empty
+  // when none), where the trainer pulls the deeper layers' retrieval attention (see trainLoss).
+  std::vector<std::vector<int>> target_focus;
 };
 
 struct TrainGroup {

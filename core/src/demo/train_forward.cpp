@@ -25,6 +25,8 @@ TrainBatch makeTrainBatch(const std::vector<TrainGroup>& groups, int image_size,
   bool have_labels = true;
   std::vector<std::int64_t> focus_group;
   std::vector<torch::Tensor> focus_rows, focus_cols;
+  std::vector<std::int64_t> retrieval_rows;
+  std::vector<torch::Tensor> retrieval_cols;
   auto ia = ids.accessor<std::int64_t, 2>();
   auto pa = positions.accessor<std::int64_t, 2>();
   auto sa = segment.accessor<std::int64_t, 2>();
@@ -38,6 +40,15 @@ TrainBatch makeTrainBatch(const std::vector<TrainGroup>& groups, int image_size,
       ++at;
     }
     const auto prefix = static_cast<std::int64_t>(g.prefix.size());
+    // The prefix ends with the image's tokens (focus is only set for one-image groups).
+    const std::int64_t image_start =
+        prefix - std::count(g.prefix.begin(), g.prefix.end(), g.prefix.back());
+    auto patchColumns = [&](const std::vector<int>& cells) {
+      auto mask = torch::zeros({s}, torch::kFloat32);
+      float* m = mask.data_ptr<float>();
+      for (int c : cells) m[image_start + c] = 1;
+      return mask;
+    };
     std::int64_t k = 0;
     for (const auto& br : g.branches) {
       ++k;
@@ -55,20 +66,19 @@ TrainBatch makeTrainBatch(const std::vector<TrainGroup>& groups, int image_size,
         auto rows_mask = torch::zeros({s}, torch::kFloat32);
         rows_mask.narrow(0, question_start, static_cast<std::int64_t>(br.prompt.size()) - 2)
             .fill_(1);
-        auto cols_mask = torch::zeros({s}, torch::kFloat32);
-        // The prefix ends with the image's tokens (one image here).
-        const std::int64_t image_start =
-            prefix - std::count(g.prefix.begin(), g.prefix.end(), g.prefix.back());
-        for (int c : br.focus) cols_mask[image_start + c] = 1;
         focus_group.push_back(i);
         focus_rows.push_back(rows_mask);
-        focus_cols.push_back(cols_mask);
+        focus_cols.push_back(patchColumns(br.focus));
       }
       // The logits at the token before each target token predict it.
-      for (int id : br.target) {
+      for (std::size_t t = 0; t < br.target.size(); ++t) {
         rows.push_back(i * s + at - 1);
-        labels.push_back(id);
-        put(id);
+        labels.push_back(br.target[t]);
+        if (t < br.target_focus.size() && !br.target_focus[t].empty() && g.images.size() == 1) {
+          retrieval_rows.push_back(i * s + at - 1);
+          retrieval_cols.push_back(patchColumns(br.target_focus[t]));
+        }
+        put(br.target[t]);
       }
     }
     if (g.patch_labels.size() != g.images.size()) have_labels = false;
@@ -99,6 +109,10 @@ TrainBatch makeTrainBatch(const std::vector<TrainGroup>& groups, int image_size,
     out.focus_group = torch::tensor(focus_group, torch::kInt64);
     out.focus_rows = torch::stack(focus_rows);
     out.focus_cols = torch::stack(focus_cols);
+  }
+  if (!retrieval_rows.empty()) {
+    out.retrieval_rows = torch::tensor(retrieval_rows, torch::kInt64);
+    out.retrieval_cols = torch::stack(retrieval_cols);
   }
   return out;
 }
@@ -152,7 +166,28 @@ torch::Tensor layerForward(LlamaDecoderLayerImpl& layer, const torch::Tensor& h,
   return hidden + layer.mlp(layer.post_attention_layernorm(hidden));
 }
 
+torch::Tensor probeLoss(const torch::Tensor& features, const TrainBatch& batch,
+                        PatchProbe& probe) {
+  auto out = probe->head(features).reshape({-1, probe->head->weight.size(0)});
+  auto labels = batch.patch_labels.reshape({-1, kPatchLabelHeads});
+  torch::Tensor probe_loss;
+  int64_t offset = 0;
+  for (int h = 0; h < kPatchLabelHeads; ++h) {
+    const int n = kPatchLabelClasses[static_cast<std::size_t>(h)];
+    auto ce = F::cross_entropy(out.narrow(1, offset, n), labels.select(1, h));
+    probe_loss = probe_loss.defined() ? probe_loss + ce : ce;
+    offset += n;
+  }
+  probe_loss = probe_loss / kPatchLabelHeads;
+  return probe_loss;
+}
+
 }  // namespace
+
+torch::Tensor visionLoss(LlavaNet& net, const LlavaConfig& config, const TrainBatch& batch,
+                         PatchProbe& probe) {
+  return probeLoss(visionFeatures(net, config, batch.pixels), batch, probe);
+}
 
 torch::Tensor trainLoss(LlavaNet& net, const LlavaConfig& config, const TrainBatch& batch,
                         PatchProbe* probe, AuxWeights weights, LossParts* parts) {
@@ -171,10 +206,20 @@ torch::Tensor trainLoss(LlavaNet& net, const LlavaConfig& config, const TrainBat
                   .masked_fill(batch.allowed.logical_not().unsqueeze(1),
                                -std::numeric_limits<float>::infinity());
   const bool focus = weights.focus > 0 && batch.focus_group.defined();
+  const bool retrieval = weights.retrieval > 0 && batch.retrieval_rows.defined();
   torch::Tensor layer0_probs;
-  for (std::size_t i = 0; i < lm->model->layers->size(); ++i)
+  std::vector<torch::Tensor> retrieval_shares;
+  for (std::size_t i = 0; i < lm->model->layers->size(); ++i) {
+    torch::Tensor probs;
+    const bool want = (i == 0 && focus) || (i > 0 && retrieval);
     h = layerForward(lm->model->layer(static_cast<int>(i)), h, cos, sin, bias,
-                     i == 0 && focus ? &layer0_probs : nullptr);
+                     want ? &probs : nullptr);
+    if (i == 0 && focus) layer0_probs = probs;
+    if (i > 0 && retrieval) {
+      auto head0 = probs.select(1, 0).reshape({b * s, s}).index_select(0, batch.retrieval_rows);
+      retrieval_shares.push_back((head0 * batch.retrieval_cols).sum(1));
+    }
+  }
   auto rows = h.reshape({b * s, -1}).index_select(0, batch.label_rows);
   auto logits = lm->logits(lm->model->norm(rows));
   auto loss = F::cross_entropy(logits.to(torch::kFloat32), batch.labels);
@@ -187,18 +232,13 @@ torch::Tensor trainLoss(LlavaNet& net, const LlavaConfig& config, const TrainBat
     if (parts) parts->focus = focus_loss.item<double>();
     loss = loss + weights.focus * focus_loss;
   }
+  if (retrieval && !retrieval_shares.empty()) {
+    auto retrieval_loss = -(torch::stack(retrieval_shares) + 1e-6).log().mean();
+    if (parts) parts->retrieval = retrieval_loss.item<double>();
+    loss = loss + weights.retrieval * retrieval_loss;
+  }
   if (probe && weights.probe > 0 && batch.patch_labels.defined()) {
-    auto out = (*probe)->head(features).reshape({-1, (*probe)->head->weight.size(0)});
-    auto labels = batch.patch_labels.reshape({-1, kPatchLabelHeads});
-    torch::Tensor probe_loss;
-    int64_t offset = 0;
-    for (int h = 0; h < kPatchLabelHeads; ++h) {
-      const int n = kPatchLabelClasses[static_cast<std::size_t>(h)];
-      auto ce = F::cross_entropy(out.narrow(1, offset, n), labels.select(1, h));
-      probe_loss = probe_loss.defined() ? probe_loss + ce : ce;
-      offset += n;
-    }
-    probe_loss = probe_loss / kPatchLabelHeads;
+    auto probe_loss = probeLoss(features, batch, *probe);
     if (parts) parts->probe = probe_loss.item<double>();
     loss = loss + weights.probe * probe_loss;
   }

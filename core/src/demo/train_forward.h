@@ -26,6 +26,10 @@ struct TrainBatch {
   // Attention focus items, one per branch with a focus: the group, its question-word rows and
   // the key columns of its objects' patches (float masks [F, S]). Undefined when there are none.
   torch::Tensor focus_group, focus_rows, focus_cols;
+  // Answer retrieval items, one per target token that reads out an object: its flat row
+  // b * S + s (the logits row predicting it) and the key columns of that object's patches
+  // (float mask [R, S]). Undefined when there are none.
+  torch::Tensor retrieval_rows, retrieval_cols;
 };
 
 // Training-only linear probe on the vision features the projector consumes: predicting what
@@ -41,11 +45,13 @@ struct LossParts {
   double answer = 0;  // cross-entropy on the answer tokens
   double probe = 0;   // mean cross-entropy of the patch probe heads
   double focus = 0;   // mean -log(layer-0 attention share of the question words on their objects)
+  double retrieval = 0;  // mean -log(deeper layers' retrieval-head share on the object read out)
 };
 
 struct AuxWeights {
   double probe = 0;
   double focus = 0;
+  double retrieval = 0;
 };
 
 TrainBatch makeTrainBatch(const std::vector<TrainGroup>& groups, int image_size, int pad_id);
@@ -54,6 +60,14 @@ TrainBatch makeTrainBatch(const std::vector<TrainGroup>& groups, int image_size,
 // probe and patch labels are given.
 // Also, with weights.focus, pulls layer 0's head-averaged attention from each question's words
 // onto the patches of the objects it asks about: the attention an eviction policy should find.
+// And, with weights.retrieval, pulls one head (head 0) of every deeper layer from each answer
+// token onto the object that token reads out: a direct path from the question to the pixels that
+// gets a from-scratch model past the plateau where it answers from the question alone.
+// The probe's loss alone, through the vision tower only: the cheap first stage that teaches the
+// tower what is where before the decoder has anything to read.
+torch::Tensor visionLoss(LlavaNet& net, const LlavaConfig& config, const TrainBatch& batch,
+                         PatchProbe& probe);
+
 torch::Tensor trainLoss(LlavaNet& net, const LlavaConfig& config, const TrainBatch& batch,
                         PatchProbe* probe = nullptr, AuxWeights weights = {},
                         LossParts* parts = nullptr);

@@ -30,6 +30,12 @@ void validateTrainOptions(const TrainOptions& o) {
   if (!(o.lr > 0) || o.lr > 1) bad(fmt::format("--lr must lie in (0, 1] (got {})", o.lr));
   if (o.warmup < 0 || o.warmup > o.steps)
     bad(fmt::format("--warmup must lie in [0, --steps = {}] (got {})", o.steps, o.warmup));
+  if (o.vision_steps < 0 || o.vision_steps >= o.steps)
+    bad(fmt::format("--vision-steps must lie in [0, --steps = {}) (got {})", o.steps,
+                    o.vision_steps));
+  if (o.vision_steps > 0 && !(o.probe_weight > 0))
+    bad("--vision-steps needs a positive --probe-weight: the vision stage trains on the probe");
+  if (o.vision_batch < 1) bad(fmt::format("--vision-batch must be at least 1 (got {})", o.vision_batch));
   if (!(o.clip > 0)) bad(fmt::format("--clip must be positive (got {})", o.clip));
   if (!(o.weight_decay >= 0) || o.weight_decay >= 1)
     bad(fmt::format("--weight-decay must lie in [0, 1) (got {})", o.weight_decay));
@@ -41,6 +47,8 @@ void validateTrainOptions(const TrainOptions& o) {
     bad(fmt::format("--probe-weight must lie in [0, 100] (got {})", o.probe_weight));
   if (!(o.focus_weight >= 0) || o.focus_weight > 100)
     bad(fmt::format("--focus-weight must lie in [0, 100] (got {})", o.focus_weight));
+  if (!(o.retrieval_weight >= 0) || o.retrieval_weight > 100)
+    bad(fmt::format("--retrieval-weight must lie in [0, 100] (got {})", o.retrieval_weight));
   if (o.checkpoint_every < 1)
     bad(fmt::format("--checkpoint-every must be at least 1 (got {})", o.checkpoint_every));
   if (o.out_dir.empty()) bad("--out must name a folder");
@@ -158,6 +166,9 @@ std::string generationConfigJson() {
 
 namespace {
 
+// Group indices of the vision stage: far above any decoder-stage step * batch.
+constexpr std::uint64_t kVisionStageData = std::uint64_t{1} << 30;
+
 void writeText(const fs::path& path, const std::string& text) {
   const fs::path tmp = path.string() + ".tmp";
   {
@@ -219,12 +230,15 @@ Json optionsJson(const TrainOptions& o) {
           {"batch", o.batch},
           {"lr", o.lr},
           {"warmup", o.warmup},
+          {"vision_steps", o.vision_steps},
+          {"vision_batch", o.vision_batch},
           {"min_lr_ratio", o.min_lr_ratio},
           {"weight_decay", o.weight_decay},
           {"clip", o.clip},
           {"beta2", o.beta2},
           {"probe_weight", o.probe_weight},
           {"focus_weight", o.focus_weight},
+          {"retrieval_weight", o.retrieval_weight},
           {"seed", o.seed}};
 }
 
@@ -336,6 +350,12 @@ TrainReport trainDemoModel(const TrainOptions& o, const LlavaConfig& config) {
   }
   st.history.push_back({{"from_step", st.step}, {"options", optionsJson(o)}});
 
+  const int scene_grid = Scene{}.grid();
+  if (o.vision_steps > 0 && config.vision.numPatches() != scene_grid * scene_grid)
+    throw Error(fmt::format(
+        "--vision-steps: the vision stage needs the model's patch grid to be the scenes' {0} x {0} "
+        "(the model has {1} patches); use --vision-steps 0",
+        scene_grid, config.vision.numPatches()));
   ClipPreprocessConfig pre;
   pre.shortest_edge = pre.crop_width = pre.crop_height = config.vision.image_size;
   TrainDataSource data(Tokenizer::fromJson(demoTokenizerJson(), "demo tokenizer.json"), pre,
@@ -358,16 +378,30 @@ TrainReport trainDemoModel(const TrainOptions& o, const LlavaConfig& config) {
     const double lr = scheduledLr(o, st.step);
     for (auto& g : optimizer.param_groups())
       static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+    // Vision-stage steps draw groups from a separate index range, so the decoder stage sees the
+    // same data whether or not a vision stage ran before it.
+    const bool vision_stage = st.step < o.vision_steps;
+    const int groups = vision_stage ? o.vision_batch : o.batch;
+    const std::uint64_t first = vision_stage
+                                    ? kVisionStageData + static_cast<std::uint64_t>(st.step) * groups
+                                    : static_cast<std::uint64_t>(st.step) * groups;
     std::vector<TrainGroup> batch;
     int answers = 0;
-    for (int j = 0; j < o.batch; ++j) {
-      batch.push_back(data.group(static_cast<std::uint64_t>(st.step) * o.batch + j));
-      answers += static_cast<int>(batch.back().branches.size());
+    for (int j = 0; j < groups; ++j) {
+      batch.push_back(data.group(first + static_cast<std::uint64_t>(j)));
+      if (!vision_stage) answers += static_cast<int>(batch.back().branches.size());
     }
     const TrainBatch tb = makeTrainBatch(batch, config.vision.image_size, demoTokenId("<pad>"));
     optimizer.zero_grad();
     LossParts parts;
-    auto loss = trainLoss(net, config, tb, &probe, {o.probe_weight, o.focus_weight}, &parts);
+    torch::Tensor loss;
+    if (vision_stage) {
+      loss = visionLoss(net, config, tb, probe);
+      parts.probe = loss.item<double>();
+    } else {
+      loss = trainLoss(net, config, tb, &probe,
+                       {o.probe_weight, o.focus_weight, o.retrieval_weight}, &parts);
+    }
     loss.backward();
     std::vector<torch::Tensor> all = net->parameters();
     for (auto& p : probe->parameters()) all.push_back(p);
@@ -377,11 +411,14 @@ TrainReport trainDemoModel(const TrainOptions& o, const LlavaConfig& config) {
     if (!std::isfinite(loss.item<double>()))
       throw Error(
           fmt::format("training diverged at step {} (loss {}); lower --lr", st.step, last_loss));
-    loss_acc += last_loss;
-    ++loss_n;
+    if (!vision_stage) {
+      loss_acc += last_loss;
+      ++loss_n;
+    }
     ++st.step;
-    progress.update(st.step, last_loss, parts.probe, parts.focus, lr, answers);
-    if (st.step % 10 == 0 || st.step == o.steps) {
+    progress.update(st.step, last_loss, parts.probe, parts.focus, parts.retrieval, lr,
+                    answers);
+    if (loss_n > 0 && (st.step % 10 == 0 || st.step == o.steps)) {
       st.loss_curve.push_back({st.step, loss_acc / loss_n});
       loss_acc = 0;
       loss_n = 0;
