@@ -129,10 +129,11 @@ TEST(BenchGrid, PaperPreset) {
   for (const auto& c : cells) keys.insert(c.key);
   for (const char* k :
        {"full", "hae b=0.59", "h2o b=0.59", "snapkv b=0.59", "pyramidkv b=0.59", "fastv b=0.59",
-        "streaming b=0.59", "hae b=0.59 dap.r=0.001", "hae b=0.59 dap.r=0.0012",
+        "streaming b=0.59", "hae b=0.59 dap.r=0.0002", "hae b=0.59 dap.r=0.001",
+        "hae b=0.59 dap.r=0.0012", "hae b=0.59 dap.r=0.003",
         "hae b=0.59 ddes.bin=16", "hae b=0.59 ddes.bin=128"})
     EXPECT_TRUE(keys.count(k)) << k;
-  EXPECT_EQ(cells.size(), 7u + 2u + 3u);
+  EXPECT_EQ(cells.size(), 7u + 5u + 3u);
   EXPECT_THROW(presetGrid("nope", {}), hae::Error);
 }
 

@@ -256,7 +256,10 @@ std::vector<GridBlock> presetGrid(const std::string& name, const std::vector<dou
   if (name != "paper") throw Error(fmt::format("unknown preset '{}' (known: paper)", name));
   const std::vector<double> b = budgets.empty() ? std::vector<double>{0.59} : budgets;
   GridBlock main{{"full", "hae", "h2o", "snapkv", "pyramidkv", "fastv", "streaming"}, b, {}, {}};
-  GridBlock r_sweep{{"hae"}, b, {}, {{"hae", "dap.r", {"0.001", "0.0012", "0.0015"}}}};
+  // The paper's r values (0.001-0.0015) and, as the reviewers asked, wider: down to a DAP that
+  // evicts almost nothing, up to one that evicts more.
+  GridBlock r_sweep{
+      {"hae"}, b, {}, {{"hae", "dap.r", {"0.0002", "0.0005", "0.001", "0.0012", "0.0015", "0.003"}}}};
   GridBlock bin_sweep{{"hae"}, b, {}, {{"hae", "ddes.bin", {"16", "32", "64", "128"}}}};
   return {main, r_sweep, bin_sweep};
 }
