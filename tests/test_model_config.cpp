@@ -237,7 +237,7 @@ TEST(ModelConfig, FileErrors) {
   expectError([&] { hae::detectModelType(dir.str()); }, {"config.json", "invalid JSON"});
   dir.write("config.json", R"({"model_type": "xyz"})");
   expectError([&] { hae::detectModelType(dir.str()); },
-              {"config.json: model_type 'xyz' is not supported (supported: llava)"});
+              {"config.json: model_type 'xyz' is not supported (supported: llava", "idefics3"});
   dir.write("config.json", R"({"architectures": []})");
   expectError([&] { hae::detectModelType(dir.str()); }, {"config.json: model_type: missing"});
   dir.write("config.json", R"({"model_type": 3})");

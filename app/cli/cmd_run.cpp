@@ -95,6 +95,15 @@ void addRunCommand(CLI::App& app, const GlobalOptions&) {
   cmd->add_option("--dtype", args->session.dtype, "fp32, bf16 (or fp16 on CUDA)")
       ->check(CLI::IsMember({"fp32", "bf16", "fp16"}));
   cmd->add_option("--device", args->session.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  cmd->add_option("--image-longest-edge", args->session.image_longest_edge,
+                  "SmolVLM/Idefics3: resize each image's longest edge to N px before cutting it into the vision "
+                  "tower's tiles (SmolVLM: 512 px tiles; default from preprocessor_config.json, 2048 = up to 4x4 "
+                  "tiles + a global image; 512 = one tile)")
+      ->check(CLI::Range(1, 4096));
+  cmd->add_option("--num-crops", args->session.image_num_crops,
+                  "Phi-3.5-V: most 336 px crops per image in the HD transform (default: preprocessor_config.json, "
+                  "else 4; the model card suggests 16 for a single image)")
+      ->check(CLI::Range(1, 256));
   cmd->callback([args] { runRun(*args); });
 }
 

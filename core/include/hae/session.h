@@ -27,6 +27,8 @@ struct SessionOptions {
   std::map<std::string, std::string> knobs;
   int max_new_tokens = 64;
   SamplingOptions sampling;
+  int image_longest_edge = 0;    // SmolVLM/Idefics3 tiling: longest edge in px (0: the model's)
+  int image_num_crops = 0;       // Phi-3.5-V HD transform: most sub-crops per image (0: the model's)
 };
 
 class Session {

@@ -27,6 +27,8 @@ namespace {
 
 LoadOptions loadOptions(const SessionOptions& o) {
   LoadOptions l;
+  l.image_longest_edge = o.image_longest_edge;
+  l.image_num_crops = o.image_num_crops;
   if (o.device == "cuda") {
     if (!torch::cuda::is_available()) throw Error("--device cuda: no CUDA device is available in this build");
     l.device = c10::Device(c10::kCUDA);

@@ -7,7 +7,9 @@
 #include <filesystem>
 
 #include "hae/error.h"
+#include "hae/phi3_config.h"
 #include "io/json_fields.h"
+#include "io/text_config_fields.h"
 
 namespace hae {
 
@@ -16,7 +18,7 @@ using io::JsonFields;
 namespace {
 
 const std::vector<std::string>& supportedModelTypes() {
-  static const std::vector<std::string> types = {"llava"};
+  static const std::vector<std::string> types = {"llava", "idefics3", "phi3", "phi3_v"};
   return types;
 }
 
@@ -68,6 +70,7 @@ RopeScaling parseRopeScaling(const JsonFields& f) {
 // Defaults of the config class that model_type names. New decoders add a branch here.
 TextConfig textDefaults(const JsonFields& f, const std::string& modelType) {
   if (modelType == "llama") return TextConfig{};  // TextConfig's initialisers are LlamaConfig's
+  if (modelType == "phi3" || modelType == "phi3_v") return phi3TextDefaults();
   f.fail("model_type", "'" + modelType + "' is not supported as a text model (supported: llama)");
 }
 
@@ -194,6 +197,8 @@ std::string detectModelType(const std::string& dir) {
                 "' is not supported (supported: " + joined(supported) + ")");
   return type;
 }
+
+TextConfig io::parseTextConfigFields(const JsonFields& fields) { return parseTextConfig(fields); }
 
 LlavaConfig parseLlavaConfig(const std::string& text, const std::string& file) {
   return llavaFromJson(io::parseJsonText(text, file), file);

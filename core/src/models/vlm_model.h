@@ -32,6 +32,13 @@ struct ModelSpec {
 struct LoadOptions {
   at::ScalarType float_dtype = at::kFloat;  // fp32 or bf16 on CPU; fp16/bf16 on CUDA
   c10::Device device = c10::kCPU;
+  // Idefics3/SmolVLM: the first resize target of an image's longest edge in pixels, overriding
+  // preprocessor_config.json (0: keep it). 512 or less gives one tile; SmolVLM's 2048 gives up to
+  // 4x4 tiles plus a global image.
+  int image_longest_edge = 0;
+  // Phi-3.5-V: the most 336 px sub-crops of one image, overriding preprocessor_config.json's
+  // num_crops (0: keep it; the model card suggests 16 for one image, 4 for several).
+  int image_num_crops = 0;
 };
 
 // The prompt as the model consumes it, with each token's metadata for the cache and the views.
@@ -66,6 +73,10 @@ class VlmModel {
                            ImageOutputs* outputs = nullptr) = 0;
   // cos/sin for positions [n]; `kv_length` is what the cache will hold (LongRoPE needs it).
   virtual std::pair<at::Tensor, at::Tensor> rotary(const at::Tensor& positions, int kv_length) = 0;
+  // Which rotary table set rotary() uses for a cache of kv_length tokens (LongRoPE: 0 short,
+  // 1 long; one set elsewhere). When it changes at a decode step, the keys already cached were
+  // rotated with the other set, so the engine recomputes them (Engine::decode).
+  virtual int rotaryRegime(int /*kv_length*/) const { return 0; }
   virtual at::Tensor layerForward(int layer, const at::Tensor& h, const at::Tensor& positions,
                                   const at::Tensor& cos, const at::Tensor& sin, LayerCache& cache,
                                   const std::vector<SlotMeta>& metas, AttentionTap* tap) = 0;
