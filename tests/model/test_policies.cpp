@@ -219,6 +219,49 @@ TEST(HaePolicy, RestoreBringsBackTheSameKeysAndValues) {
   EXPECT_GT(restored_live, 0);
 }
 
+// pos.mode = renumber: after DAP the kept tokens sit at 0..n-1 in every layer and decoding goes
+// on at n. Layer 0's keys depend only on a token's embedding and position, so the re-rotated keys
+// must equal layer 0 run afresh on the kept tokens at their new positions.
+TEST(HaePolicy, RenumberedCacheEqualsAFreshLayerZeroAtTheNewPositions) {
+  const Fixture f = loadFixture("llava-medium");
+  for (const std::string mode : {"drop_hidden", "cache_only"}) {
+    SCOPED_TRACE(mode);
+    Engine engine(f.model, makePolicy("hae", {{"pos.mode", "renumber"},
+                                              {"broadcast.mode", mode},
+                                              {"dap.mode", "keep"},
+                                              {"dap.keep", "200"},
+                                              {"ddes.enabled", "false"}}));
+    engine.prefill(f.plan);
+    const int n = engine.cache().layer(0).size();
+    ASSERT_LT(n, static_cast<int>(f.plan.ids.size()));
+    for (int l = 0; l < engine.cache().numLayers(); ++l) {
+      const auto& slots = engine.cache().layer(l).slots();
+      ASSERT_EQ(static_cast<int>(slots.size()), n);
+      for (int i = 0; i < n; ++i) ASSERT_EQ(slots[i].position, i) << "layer " << l;
+    }
+    // Layer 0 afresh on the kept tokens.
+    torch::NoGradGuard no_grad;
+    std::vector<std::int64_t> rows;
+    std::vector<SlotMeta> metas;
+    for (int i = 0; i < n; ++i) {
+      rows.push_back(engine.cache().layer(0).slots()[i].token);
+      metas.push_back({i, engine.cache().layer(0).slots()[i].modality, static_cast<int>(rows.back())});
+    }
+    auto h = f.model->embed(torch::tensor(f.plan.ids, torch::kInt64), f.plan.pixel_values)
+                 .index_select(0, torch::tensor(rows, torch::kInt64));
+    auto positions = torch::arange(n, torch::kInt64);
+    auto [cos, sin] = f.model->rotary(positions, n);
+    LayerCache fresh;
+    f.model->layerForward(0, h, positions, cos, sin, fresh, metas, nullptr);
+    EXPECT_LT((fresh.keys() - engine.cache().layer(0).keys()).abs().max().item<double>(), 1e-4);
+    EXPECT_TRUE(torch::equal(fresh.values(), engine.cache().layer(0).values()));
+    // Decoding continues at n, and the event positions stay the tokens' places in the prompt.
+    engine.decode(f.plan.ids.back());
+    EXPECT_EQ(engine.cache().layer(0).slots().back().position, n);
+  }
+  EXPECT_THROW(makePolicy("hae", {{"pos.mode", "renumber"}, {"broadcast.groups", "2"}}), Error);
+}
+
 std::vector<std::vector<std::pair<EventKind, int>>> decisions(const GreedyRun& r) {
   std::vector<std::vector<std::pair<EventKind, int>>> out;
   for (const auto& t : r.telemetry) {

@@ -51,6 +51,16 @@ void LayerCache::append(const at::Tensor& k, const at::Tensor& v, const std::vec
 
 at::Tensor LayerCache::keys() const { return k_.narrow(1, 0, size()); }
 at::Tensor LayerCache::values() const { return v_.narrow(1, 0, size()); }
+void LayerCache::rewriteKeys(const at::Tensor& keys, const std::vector<int>& positions) {
+  TORCH_CHECK(!perHead() && keys.sizes() == this->keys().sizes() &&
+                  static_cast<int>(positions.size()) == size(),
+              "LayerCache::rewriteKeys: shapes differ from the cache's");
+  k_.narrow(1, 0, size()).copy_(keys);
+  for (int i = 0; i < size(); ++i) slots_[i].position = positions[i];
+  std::vector<std::int64_t> wide(positions.begin(), positions.end());
+  pos_.narrow(0, 0, size()).copy_(torch::tensor(wide, torch::kInt64));
+}
+
 at::Tensor LayerCache::positions() const { return pos_.narrow(0, 0, size()); }
 
 at::Tensor LayerCache::attentionMask() const {

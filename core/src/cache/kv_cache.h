@@ -12,7 +12,7 @@
 namespace hae {
 
 struct SlotMeta {
-  int position = 0;  // original position (RoPE was applied with it)
+  int position = 0;  // rotary position (the original one unless a policy renumbered the cache)
   Modality modality = Modality::Text;
   int token = 0;     // index into the run's token list (prompt, then generated)
   bool binned = false;  // demoted to a policy's recycle bin: stored, not yet freed
@@ -32,6 +32,9 @@ class LayerCache {
   const std::vector<SlotMeta>& slots() const { return slots_; }
   // Keeps the listed slots (ascending indices) with one gather into right-sized storage.
   void keep(const std::vector<std::int64_t>& slots);
+  // Replaces the live keys ([kv_heads, size, head_dim]) and the slots' positions: keys re-rotated
+  // to new positions (HAE's pos.mode = renumber). Not for per-head storage.
+  void rewriteKeys(const at::Tensor& keys, const std::vector<int>& positions);
   // Excludes a slot from attention without freeing it (a recycle bin that is not attended).
   void setAttended(int slot, bool attended);
   void setBinned(int slot, bool binned) { slots_.at(slot).binned = binned; }

@@ -1,9 +1,12 @@
 #include "engine.h"
 
+#include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 
+#include "../text/rope.h"
 #include "hae/error.h"
 
 namespace hae {
@@ -60,6 +63,11 @@ at::Tensor Engine::runLayers(at::Tensor h, at::Tensor positions, std::vector<Slo
         std::vector<SlotMeta> kept;
         for (auto r : *keep) kept.push_back(metas[r]);
         metas = std::move(kept);
+        if (policy_->renumbersPositions()) {
+          // The prompt starts at 0: the kept rows become 0..n-1 for the layers after this one.
+          positions = torch::arange(static_cast<std::int64_t>(metas.size()), positions.options());
+          for (std::size_t i = 0; i < metas.size(); ++i) metas[i].position = static_cast<int>(i);
+        }
         std::tie(cos, sin) = model_->rotary(positions, kv_length);
       }
       policy_ms += msSince(policy_start);
@@ -79,6 +87,7 @@ at::Tensor Engine::prefill(const PromptPlan& plan, ForwardCapture* capture) {
   const ModelSpec& spec = model_->spec();
   cache_.reset(spec.num_layers);
   tokens_ = plan.tokens;
+  prompt_pixels_ = plan.pixel_values;
   visual_tokens_.clear();
   for (std::size_t i = 0; i < tokens_.size(); ++i)
     if (tokens_[i].modality == Modality::Visual) visual_tokens_.push_back(static_cast<int>(i));
@@ -113,6 +122,7 @@ at::Tensor Engine::prefill(const PromptPlan& plan, ForwardCapture* capture) {
   syncDevice(spec.device);
   telemetry_.model_ms = msSince(start) - telemetry_.policy_ms;
   next_position_ = tokens_.empty() ? 0 : tokens_.back().position + 1;
+  rope_shift_ = policy_->renumbersPositions() ? renumberCache() : 0;
   recordTelemetry(0);
   return logits;
 }
@@ -129,10 +139,12 @@ at::Tensor Engine::decode(std::int64_t token) {
   info.modality = Modality::Generated;
   if (const Tokenizer* tok = model_->tokenizer()) info.text = tok->decode({static_cast<int>(token)}, false);
   tokens_.push_back(info);
+  const int held = cache_.layer(0).size();
+  if (model_->rotaryRegime(held + 1) != model_->rotaryRegime(held)) recomputeCache(held + 1);
   auto ids = torch::tensor({token}, torch::kInt64);
   auto h = model_->embed(ids, {});
-  std::vector<SlotMeta> metas = {{info.position, Modality::Generated, static_cast<int>(tokens_.size() - 1)}};
-  h = runLayers(h, torch::tensor({static_cast<std::int64_t>(info.position)}, torch::kInt64), metas, false,
+  std::vector<SlotMeta> metas = {{info.position - rope_shift_, Modality::Generated, static_cast<int>(tokens_.size() - 1)}};
+  h = runLayers(h, torch::tensor({static_cast<std::int64_t>(metas[0].position)}, torch::kInt64), metas, false,
                 nullptr);
   auto logits = model_->logits(model_->finalNorm(h))[0].to(torch::kFloat32).cpu();
   telemetry_.model_ms = msSince(start) - telemetry_.policy_ms;
@@ -141,6 +153,73 @@ at::Tensor Engine::decode(std::int64_t token) {
   telemetry_.token_text = info.text;
   recordTelemetry(step_);
   return logits;
+}
+
+// The rotary tables change with the cache length (LongRoPE crossing
+// original_max_position_embeddings): keys cached so far were rotated with the old set, and every
+// later layer's input depended on them. Recomputing the earlier tokens with the new set, causally,
+// makes this and all later steps equal a full forward over the sequence (what transformers'
+// generate() intends when it drops its cache at the crossing). Only possible while the cache
+// still holds every earlier token; after an eviction the old keys stay as they are.
+void Engine::recomputeCache(int kv_length) {
+  const int earlier = static_cast<int>(tokens_.size()) - 1;  // the new token is already in tokens_
+  for (int l = 0; l < cache_.numLayers(); ++l) {
+    const LayerCache& lc = cache_.layer(l);
+    const bool binned = std::any_of(lc.slots().begin(), lc.slots().end(),
+                                    [](const SlotMeta& s) { return s.binned; });
+    if (lc.perHead() || lc.size() != earlier || lc.maskedCount() > 0 || binned) {
+      spdlog::warn("rotary tables change at cache length {}, but the cache no longer holds every "
+                   "token; earlier keys keep their old rotation",
+                   kv_length);
+      return;
+    }
+  }
+  spdlog::info("rotary tables change at cache length {}: recomputing the {} cached tokens",
+               kv_length, earlier);
+  std::vector<std::int64_t> ids, positions;
+  std::vector<SlotMeta> metas;
+  for (int i = 0; i < earlier; ++i) {
+    ids.push_back(tokens_[i].id);
+    positions.push_back(tokens_[i].position);
+    metas.push_back({tokens_[i].position, tokens_[i].modality, i});
+  }
+  auto pos = torch::tensor(positions, torch::kInt64);
+  auto h = model_->embed(torch::tensor(ids, torch::kInt64), prompt_pixels_);
+  auto [cos, sin] = model_->rotary(pos, kv_length);
+  for (int l = 0; l < cache_.numLayers(); ++l) {
+    checkCancel();
+    cache_.layer(l).clear();
+    h = model_->layerForward(l, h, pos, cos, sin, cache_.layer(l), metas, nullptr);
+  }
+}
+
+// pos.mode = renumber: the slots of every layer take positions 0..n-1 in order, their keys rotated
+// by the difference (a rotation composes: R(new) = R(new - old) R(old)); layers after the pruning
+// layer already computed at the new positions, so only the earlier ones change. LongRoPE scales
+// cos and sin by its attention factor, which a key must not receive twice: it is divided out
+// (cos at offset 0 is that factor). Returns how far decoding positions move back.
+int Engine::renumberCache() {
+  const int n = cache_.layer(0).size();
+  for (int l = 0; l < cache_.numLayers(); ++l) {
+    LayerCache& lc = cache_.layer(l);
+    if (lc.perHead() || lc.size() != n)
+      throw Error("pos.mode = renumber: the layers' caches hold different token sets");
+    std::vector<std::int64_t> delta(n);
+    std::vector<int> renumbered(n);
+    bool moved = false;
+    for (int i = 0; i < n; ++i) {
+      delta[i] = i - lc.slots()[i].position;
+      renumbered[i] = i;
+      moved = moved || delta[i] != 0;
+    }
+    if (!moved) continue;
+    auto [cos, sin] = model_->rotary(torch::tensor(delta, torch::kInt64), n);
+    const auto scale = model_->rotary(torch::zeros({1}, torch::kInt64), n).first[0][0];
+    auto keys = applyRotary(lc.keys(), (cos / scale).to(lc.keys().dtype()),
+                            (sin / scale).to(lc.keys().dtype()));
+    lc.rewriteKeys(keys, renumbered);
+  }
+  return next_position_ - n;
 }
 
 void Engine::recordTelemetry(int step) {

@@ -49,6 +49,8 @@ class Engine {
   at::Tensor runLayers(at::Tensor h, at::Tensor positions, std::vector<SlotMeta> metas, bool prefill,
                        ForwardCapture* capture);
   void checkCancel() const;
+  void recomputeCache(int kv_length);
+  int renumberCache();
   void recordTelemetry(int step);
 
   std::shared_ptr<VlmModel> model_;
@@ -56,7 +58,9 @@ class Engine {
   KvCache cache_;
   std::vector<TokenInfo> tokens_;
   std::vector<int> visual_tokens_;
-  int next_position_ = 0;
+  at::Tensor prompt_pixels_;  // kept for recomputeCache
+  int next_position_ = 0;  // the next token's place in the sequence
+  int rope_shift_ = 0;     // next_position_ minus the next rotary position (pos.mode = renumber)
   int step_ = 0;
   StepTelemetry telemetry_;
   std::atomic<bool> cancel_{false};

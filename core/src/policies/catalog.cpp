@@ -60,6 +60,10 @@ std::vector<KnobSpec> haeKnobs() {
                  "drop_hidden: later layers compute on the kept tokens only; cache_only: all "
                  "layers run on all "
                  "tokens, then every cache is gathered"),
+      choiceKnob("pos.mode", {"original", "renumber"},
+                 "original: kept tokens keep their positions and decoding continues at the prompt "
+                 "length (FastV style); renumber: kept tokens get positions 0..n-1 (cached keys "
+                 "re-rotated) and decoding continues at n. renumber needs broadcast.groups = 1"),
       intKnob("broadcast.groups", 1, 1000, "1",
               "Re-score at the start of each of G layer groups (from dap.layer on; G = layers: "
               "per-layer)"),
@@ -126,6 +130,8 @@ std::vector<KnobSpec> snapKnobs(bool pyramid) {
 
 std::vector<KnobSpec> adaKnobs() {
   auto k = snapKnobs(false);
+  // Ada-KV is per head by construction.
+  std::erase_if(k, [](const KnobSpec& spec) { return spec.name == "heads"; });
   k[0].help =
       "Average kept tokens per KV head and layer, window included (the layer keeps H_kv times "
       "this); "

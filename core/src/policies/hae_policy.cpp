@@ -41,6 +41,7 @@ class HaePolicy final : public Policy {
         separators_are_candidates_(!k.getBool("dap.protect_separators")),
         drop_hidden_(k.getChoice("broadcast.mode") == "drop_hidden"),
         groups_(k.getInt("broadcast.groups")),
+        renumber_(k.getChoice("pos.mode") == "renumber"),
         ddes_(k.getBool("ddes.enabled")),
         bin_attended_(k.getBool("ddes.bin_attended")),
         score_layer_(k.getInt("ddes.score_layer")),
@@ -64,7 +65,13 @@ class HaePolicy final : public Policy {
     ddes_params_.theta_vis = k.getFloat("ddes.theta_vis");
     ddes_params_.theta_restore = k.getFloat("ddes.theta_restore");
     ddes_params_.purge_to = k.getFloat("ddes.purge_to");
+    if (renumber_ && groups_ != 1)
+      throw Error(fmt::format(
+          "policy 'hae': knob 'pos.mode' = renumber needs 'broadcast.groups' = 1 (got {}): with "
+          "several groups the layers hold different token sets, so no one numbering fits",
+          groups_));
   }
+  bool renumbersPositions() const override { return renumber_; }
 
   std::string name() const override { return "hae"; }
   std::map<std::string, std::string> settings() const override { return knobs_; }
@@ -83,8 +90,10 @@ class HaePolicy final : public Policy {
   void configureTap(int layer, bool prefill, AttentionTap& tap) const override {
     if (prefill)
       tap.keep_probs = probes_ || (variance_stat_ && dap_ && layer >= l0_);
-    else
+    else {
       tap.peek_masked = !bin_attended_;
+      tap.col_sum_only = true;  // DDES scores with the head-mean attention alone
+    }
   }
   bool wantsDecodeTap(int layer) const override {
     return ddes_ && (layer == score_layer_ || score_layer_ < 0);
@@ -329,6 +338,7 @@ class HaePolicy final : public Policy {
   std::string query_set_;
   bool variance_stat_, per_image_, separators_are_candidates_, drop_hidden_;
   int groups_;
+  bool renumber_;
   bool ddes_, bin_attended_;
   int score_layer_, interval_;
   double free_fraction_;

@@ -51,6 +51,10 @@ class Policy {
                                                                      PolicyContext& /*ctx*/) {
     return std::nullopt;
   }
+  // True: once the policy drops prompt rows in prefill, the kept tokens take positions 0..n-1 in
+  // the layers after, every cache's keys are re-rotated to them at the end of prefill, and decoding
+  // continues at n (HAE's pos.mode = renumber). The policy must keep one token set in every layer.
+  virtual bool renumbersPositions() const { return false; }
   // After the whole prompt is in the cache; taps[layer] holds the taps requested for prefill.
   virtual void endPrefill(std::vector<AttentionTap>& /*taps*/, PolicyContext& /*ctx*/) {}
 

@@ -66,7 +66,9 @@ void recordEvent(PolicyContext& ctx, EventKind kind, int layer, const SlotMeta& 
   e.step = ctx.step;
   e.layer = layer;
   e.head = head;
-  e.position = slot.position;
+  // The token's place in the sequence (a slot's rotary position differs after renumbering).
+  e.position = slot.token < static_cast<int>(ctx.tokens.size()) ? ctx.tokens[slot.token].position
+                                                                 : slot.position;
   e.modality = slot.modality;
   e.score = score;
   ctx.events.push_back(e);

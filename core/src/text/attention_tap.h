@@ -15,6 +15,9 @@ struct AttentionTap {
   // Also compute col_sum as if masked slots (an unattended recycle bin) were attended, so a
   // policy can score slots that take no part in the real attention.
   bool peek_masked = false;
+  // Only col_sum (col_max and head_col_sum stay undefined): a decode step's scorer that needs no
+  // more saves the other reductions on every step.
+  bool col_sum_only = false;
   // Outputs, float32, over the layer's cache slots at the time of the forward:
   at::Tensor col_sum;       // [slots]   sum over Q of the head-mean probability
   at::Tensor col_max;       // [slots]   max over Q of the head-mean probability

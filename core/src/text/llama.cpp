@@ -72,6 +72,11 @@ void fillTap(AttentionTap& tap, const torch::Tensor& probs, int kv_heads) {
   auto sel = tap.query_rows.empty()
                  ? probs
                  : probs.index_select(1, torch::tensor(tap.query_rows, torch::kInt64).to(probs.device()));
+  if (tap.col_sum_only) {
+    tap.col_sum = sel.sum(at::IntArrayRef{0, 1}).div_(sel.size(0));  // = head mean, summed over Q
+    if (tap.keep_probs) tap.probs = sel;
+    return;
+  }
   auto head_mean = sel.mean(0);  // [|Q|, slots]
   tap.col_sum = head_mean.sum(0);
   tap.col_max = std::get<0>(head_mean.max(0));
