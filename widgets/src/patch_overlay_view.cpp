@@ -308,6 +308,10 @@ void PatchOverlayView::paint(QPainter& painter, QSizeF size) const {
           keptRects.append(QRectF(target.x() + c * pw, target.y() + r * ph, pw, ph));
       }
     }
+    // Cells over padding (Phi-3.5-V pads the resized image to whole crops) lie outside the
+    // picture: clip to it so only what covers the image is drawn.
+    painter.save();
+    painter.setClipRect(grid.spec.global ? layout.thumbs[g] : layout.images[grid.image]);
     painter.drawImage(target, cells);
     // Kept patches get a light green outline where the cells are big enough to tell apart.
     if (std::min(pw, ph) >= 6 && !keptRects.isEmpty()) {
@@ -322,6 +326,7 @@ void PatchOverlayView::paint(QPainter& painter, QSizeF size) const {
     painter.setPen(border);
     painter.setBrush(Qt::NoBrush);
     painter.drawRect(target);
+    painter.restore();
   }
 
   // Pinned patch in cyan, hovered in white, drawn last so nothing covers them.
