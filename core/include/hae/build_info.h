@@ -15,7 +15,8 @@ struct BuildInfo {
 
 BuildInfo buildInfo();
 
-// Sets LibTorch's intra-op thread count; n <= 0 means all cores. Debian's LibTorch defaults to
+// Sets LibTorch's intra-op thread count and OpenBLAS's pool (when OpenBLAS is the BLAS); n <= 0
+// means all cores. Debian's LibTorch defaults to
 // half the cores, which is 1 on a 2-core machine.
 void setThreads(int n);
 

@@ -5,6 +5,8 @@
 #include <torch/cuda.h>
 #include <torch/version.h>
 
+#include <dlfcn.h>
+
 #include <cstdlib>
 #include <thread>
 
@@ -26,6 +28,14 @@ BuildInfo buildInfo() {
 void setThreads(int n) {
   if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   at::set_num_threads(n);
+  // Debian's LibTorch calls the system BLAS (OpenBLAS) for matrix-vector products, and OpenBLAS
+  // keeps its own pool of one thread per core that set_num_threads does not reach. On a busy
+  // machine those threads wait on each other: decode measured 25x slower with the pool at 2
+  // threads than at 1 while another job ran. Looked up at run time, since the BLAS behind
+  // libblas.so.3 is whatever the system's alternatives select.
+  using SetBlasThreads = void (*)(int);
+  if (auto set_blas = reinterpret_cast<SetBlasThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
+    set_blas(n);
 }
 
 std::string describeRuntime() {
