@@ -48,18 +48,8 @@ LlavaModel::LlavaModel(LlavaConfig config, std::optional<Tokenizer> tokenizer,
   net_ = LlavaNet(config_);
   net_->eval();
   const auto& t = config_.text;
-  spec_.family = "llava";
-  spec_.name = std::move(name);
-  spec_.num_layers = t.num_hidden_layers;
-  spec_.num_heads = t.num_attention_heads;
-  spec_.num_kv_heads = t.num_key_value_heads;
-  spec_.head_dim = t.head_dim;
-  spec_.hidden_size = t.hidden_size;
-  spec_.vocab_size = t.vocab_size;
+  spec_ = decoderSpec("llava", std::move(name), t, options);
   spec_.parameters = countParameters(*net_);
-  spec_.eos_ids = t.eos_token_ids;
-  spec_.dtype = options.float_dtype;
-  spec_.device = options.device;
   net_->to(options.device, options.float_dtype);
 }
 

@@ -51,18 +51,8 @@ Phi3VModel::Phi3VModel(Phi3Config config, std::optional<Tokenizer> tokenizer,
     vision_ = Phi3ImageEmbedding(config_);
     vision_->eval();
   }
-  spec_.family = config_.has_vision ? "phi3_v" : "phi3";
-  spec_.name = std::move(name);
-  spec_.num_layers = t.num_hidden_layers;
-  spec_.num_heads = t.num_attention_heads;
-  spec_.num_kv_heads = t.num_key_value_heads;
-  spec_.head_dim = t.head_dim;
-  spec_.hidden_size = t.hidden_size;
-  spec_.vocab_size = t.vocab_size;
+  spec_ = decoderSpec(config_.has_vision ? "phi3_v" : "phi3", std::move(name), t, options);
   spec_.parameters = countParameters(*lm_) + (vision_ ? countParameters(*vision_) : 0);
-  spec_.eos_ids = t.eos_token_ids;
-  spec_.dtype = options.float_dtype;
-  spec_.device = options.device;
   lm_->to(options.device, options.float_dtype);
   if (vision_) vision_->to(options.device, options.float_dtype);
 }

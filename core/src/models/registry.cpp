@@ -19,12 +19,29 @@ std::int64_t ModelSpec::kvBytesPerToken() const {
   return static_cast<std::int64_t>(2) * num_layers * num_kv_heads * head_dim * c10::elementSize(dtype);
 }
 
+ModelSpec decoderSpec(std::string family, std::string name, const TextConfig& t,
+                      const LoadOptions& options) {
+  ModelSpec spec;
+  spec.family = std::move(family);
+  spec.name = std::move(name);
+  spec.num_layers = t.num_hidden_layers;
+  spec.num_heads = t.num_attention_heads;
+  spec.num_kv_heads = t.num_key_value_heads;
+  spec.head_dim = t.head_dim;
+  spec.hidden_size = t.hidden_size;
+  spec.vocab_size = t.vocab_size;
+  spec.eos_ids = t.eos_token_ids;
+  spec.dtype = options.float_dtype;
+  spec.device = options.device;
+  return spec;
+}
+
 std::unique_ptr<VlmModel> loadModel(const std::string& dir, const LoadOptions& options) {
   const std::string type = detectModelType(dir);
   if (type == "llava") return loadLlava(dir, options);
   if (type == "idefics3") return loadIdefics3(dir, options);
   if (type == "phi3" || type == "phi3_v") return loadPhi3(dir, options);
-  throw Error(fmt::format("{}/config.json: model_type '{}' is not supported (supported: llava)", dir, type));
+  throw Error(fmt::format("{}/config.json: model_type '{}' is not supported (supported: llava, phi3, phi3_v, idefics3)", dir, type));
 }
 
 std::unique_ptr<VlmModel> randomModel(const std::string& config_path, const LoadOptions& options,

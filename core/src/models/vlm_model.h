@@ -85,6 +85,10 @@ class VlmModel {
   virtual std::string describe() const = 0;  // architecture summary for `hae inspect`
 };
 
+// The spec fields every family fills the same way from its decoder's config (parameters excepted).
+ModelSpec decoderSpec(std::string family, std::string name, const TextConfig& text,
+                      const LoadOptions& options);
+
 // Reads config.json and dispatches on model_type. Throws hae::Error naming the file and field.
 std::unique_ptr<VlmModel> loadModel(const std::string& dir, const LoadOptions& options);
 // Same architecture with seeded random weights, for profiling at real size without weights.
