@@ -59,7 +59,7 @@ struct PolicyEvent {
 };
 
 struct LayerStats {
-  int live[kModalityCount] = {};  // live (attended) slots by modality
+  int live[kModalityCount] = {};  // live (attended) slots by modality (per-head caches: a head's mean)
   int bin = 0;                    // slots in the recycle bin (still stored)
   std::int64_t bytes = 0;         // bytes the layer's K/V storage holds now
   double ms = 0;                  // model compute time of this layer in this step

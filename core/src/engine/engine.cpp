@@ -233,6 +233,15 @@ void Engine::recordTelemetry(int step) {
     const LayerCache& lc = cache_.layer(l);
     LayerStats& stats = telemetry_.layers[l];
     stats.bytes = lc.bytesHeld();
+    if (lc.perHead()) {
+      // Heads hold different slots: count what a head holds on average (the memory held),
+      // not the union over heads, which would count a slot kept by one head as kept by all.
+      int per_modality[kModalityCount] = {};
+      for (int h = 0; h < lc.numHeads(); ++h)
+        for (const SlotMeta& s : lc.headSlots(h)) ++per_modality[static_cast<int>(s.modality)];
+      for (int m = 0; m < kModalityCount; ++m)
+        stats.live[m] = (per_modality[m] + lc.numHeads() / 2) / std::max(1, lc.numHeads());
+    }
     const bool any_masked = lc.maskedCount() > 0;
     for (int i = 0; i < lc.size(); ++i) {
       const SlotMeta& s = lc.slots()[i];
@@ -240,7 +249,7 @@ void Engine::recordTelemetry(int step) {
       if (any_masked && !s.binned && !lc.attended(i)) continue;
       if (s.binned) {
         ++stats.bin;
-      } else {
+      } else if (!lc.perHead()) {
         ++stats.live[static_cast<int>(s.modality)];
       }
       if (s.token < static_cast<int>(visual_index.size()) && visual_index[s.token] >= 0)
