@@ -262,6 +262,28 @@ TEST(HaePolicy, RenumberedCacheEqualsAFreshLayerZeroAtTheNewPositions) {
   EXPECT_THROW(makePolicy("hae", {{"pos.mode", "renumber"}, {"broadcast.groups", "2"}}), Error);
 }
 
+// H2O per head through decoding: every head evicts its own lowest accumulated score each step,
+// so each holds exactly heavy + recent slots, ends with the newest token, and heads differ.
+TEST(Policies, H2oPerHeadKeepsItsBudgetInEveryHeadWhileDecoding) {
+  const Fixture f = loadFixture("llava-medium");
+  Engine e(f.model, makePolicy("h2o", {{"heavy_ratio", "0.1"}, {"recent_ratio", "0.1"}}));
+  const int n = static_cast<int>(f.plan.ids.size());
+  const int keep = static_cast<int>(std::floor(0.1 * n)) * 2;
+  runGreedy(e, f.plan, 12, [&](Engine& engine, int step) {
+    for (int l = 0; l < engine.cache().numLayers(); ++l) {
+      const LayerCache& lc = engine.cache().layer(l);
+      ASSERT_TRUE(lc.perHead());
+      std::set<int> tokens;
+      for (int h = 0; h < lc.numHeads(); ++h) {
+        ASSERT_EQ(lc.headSize(h), keep) << "layer " << l << " head " << h << " step " << step;
+        EXPECT_EQ(lc.headSlots(h).back().position, n - 1 + step);
+        for (const auto& slot : lc.headSlots(h)) tokens.insert(slot.token);
+      }
+      EXPECT_GT(static_cast<int>(tokens.size()), keep) << "heads keep identical sets";
+    }
+  });
+}
+
 std::vector<std::vector<std::pair<EventKind, int>>> decisions(const GreedyRun& r) {
   std::vector<std::vector<std::pair<EventKind, int>>> out;
   for (const auto& t : r.telemetry) {
@@ -338,7 +360,16 @@ TEST(Policies, BaselinesKeepWhatTheirRuleNamesAndFreeMemory) {
        [&](const KvCache& c) {
          const int keep =
              static_cast<int>(std::floor(0.2 * n)) + static_cast<int>(std::floor(0.1 * n));
+         for (int l = 0; l < L; ++l)
+           expectHeadsKeep(c.layer(l), keep, static_cast<int>(std::floor(0.1 * n)), n);
+       }},
+      {"h2o",
+       {{"heavy_ratio", "0.2"}, {"recent_ratio", "0.1"}, {"heads", "shared"}},
+       [&](const KvCache& c) {
+         const int keep =
+             static_cast<int>(std::floor(0.2 * n)) + static_cast<int>(std::floor(0.1 * n));
          for (int l = 0; l < L; ++l) {
+           ASSERT_FALSE(c.layer(l).perHead());
            ASSERT_EQ(c.layer(l).size(), keep);
            EXPECT_EQ(c.layer(l).slots().back().position, n - 1);  // the recent window stays
          }

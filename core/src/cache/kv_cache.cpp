@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <limits>
 
 #include "hae/error.h"
@@ -200,6 +201,30 @@ void LayerCache::appendPerHead(const at::Tensor& k, const at::Tensor& v, const s
   }
   slots_.insert(slots_.end(), metas.begin(), metas.end());
   attended_.insert(attended_.end(), metas.size(), true);
+}
+
+void LayerCache::keepHead(int h, const std::vector<std::int64_t>& slots) {
+  HeadStore& st = heads_.at(h);
+  if (slots.size() == st.slots.size()) return;
+  auto index = torch::tensor(slots, torch::kInt64).to(st.k.device());
+  const auto m = static_cast<std::int64_t>(slots.size());
+  // index_select copies first, so compacting into the same storage is safe.
+  st.k.narrow(0, 0, m).copy_(st.k.index_select(0, index));
+  st.v.narrow(0, 0, m).copy_(st.v.index_select(0, index));
+  st.pos.narrow(0, 0, m).copy_(st.pos.index_select(0, index));
+  std::vector<SlotMeta> kept;
+  for (auto s : slots) kept.push_back(st.slots.at(static_cast<std::size_t>(s)));
+  st.slots = std::move(kept);
+  // The union over heads, in token order (each head's slots are in token order).
+  std::vector<SlotMeta> all;
+  for (const auto& head : heads_) all.insert(all.end(), head.slots.begin(), head.slots.end());
+  std::stable_sort(all.begin(), all.end(),
+                   [](const SlotMeta& a, const SlotMeta& b) { return a.token < b.token; });
+  all.erase(std::unique(all.begin(), all.end(),
+                        [](const SlotMeta& a, const SlotMeta& b) { return a.token == b.token; }),
+            all.end());
+  slots_ = std::move(all);
+  attended_.assign(slots_.size(), true);
 }
 
 at::Tensor LayerCache::headKeys(int h) const { return heads_.at(h).k.narrow(0, 0, headSize(h)); }

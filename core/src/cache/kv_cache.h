@@ -55,6 +55,9 @@ class LayerCache {
   at::Tensor headValues(int h) const;
   at::Tensor headPositions(int h) const;  // int64 [size_h]
   const std::vector<SlotMeta>& headSlots(int h) const { return heads_.at(h).slots; }
+  // Keeps the listed slots (ascending indices into headSlots(h)) of head h, compacting its
+  // storage in place; slots() becomes the union over heads again.
+  void keepHead(int h, const std::vector<std::int64_t>& slots);
 
  private:
   struct HeadStore {

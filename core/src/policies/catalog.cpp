@@ -179,12 +179,16 @@ const std::vector<PolicyInfo>& policyCatalog() {
         intKnob("recent", 1, kBig, "256",
                 "Recent tokens kept; kept per layer = sink + recent (absolute tokens)")}},
       {"h2o",
-       "H2O: heavy hitters by accumulated attention (per layer, heads averaged) plus a recent "
-       "window, greedy each step.",
+       "H2O: heavy hitters by accumulated attention plus a recent window, greedy each step; per "
+       "KV head as in the reference.",
        {floatKnob("heavy_ratio", 0, 1, "0.1",
                   "Heavy hitters kept, as a fraction of the prompt length (fixed at prefill)"),
         floatKnob("recent_ratio", 0, 1, "0.1",
-                  "Recent window, as a fraction of the prompt length; kept = heavy + recent")}},
+                  "Recent window, as a fraction of the prompt length; kept = heavy + recent"),
+        choiceKnob("heads", {"per_head", "shared"},
+                   "per_head: every KV head accumulates its own scores and keeps its own tokens "
+                   "(the reference; per-head storage); shared: head-averaged scores, one set per "
+                   "layer")}},
       {"tova",
        "TOVA: keeps the tokens the last query attends to most (heads averaged), per layer, in "
        "prefill and every step.",

@@ -1,7 +1,8 @@
 // H2O: heavy hitters by attention accumulated over every query seen (all prompt rows in prefill,
-// then each decode row), plus a recent window; budgets fixed from the prompt length. Scores are
-// head-averaged per layer, so all KV heads of a layer keep one set (the reference keeps per-head
-// sets; per-head storage is what Ada-KV would need).
+// then each decode row), plus a recent window; budgets fixed from the prompt length. As in the
+// reference, every KV head accumulates its own scores (its query heads summed) and keeps its own
+// tokens, in per-head storage once the cache first exceeds the budget; `heads=shared` keeps one
+// set per layer from head-averaged scores instead.
 #include <cmath>
 
 #include "policy.h"
@@ -16,7 +17,8 @@ class H2oPolicy final : public Policy {
   explicit H2oPolicy(const KnobSet& k)
       : knobs_(k.asText()),
         heavy_ratio_(k.getFloat("heavy_ratio")),
-        recent_ratio_(k.getFloat("recent_ratio")) {}
+        recent_ratio_(k.getFloat("recent_ratio")),
+        per_head_(k.getChoice("heads") == "per_head") {}
   std::string name() const override { return "h2o"; }
   std::map<std::string, std::string> settings() const override { return knobs_; }
   bool wantsPrefillTap(int) const override { return true; }  // all rows: the full column sums
@@ -34,25 +36,66 @@ class H2oPolicy final : public Policy {
   }
 
  private:
+  // Keeps the heavy hitters and the recent window of one score vector (indices into it).
+  Indices selection(const std::vector<float>& s) const {
+    const int size = static_cast<int>(s.size());
+    std::vector<bool> protect(size, false);
+    for (int j = std::max(0, size - recent_); j < size; ++j) protect[j] = true;
+    return topKWithProtected(s, heavy_ + recent_, protect);
+  }
+
+  static void accumulate(std::vector<float>& s, const std::vector<float>& a, std::size_t size) {
+    s.resize(size, 0.0f);  // new slots start at 0 and receive this step's attention below
+    for (std::size_t j = 0; j < a.size() && j < s.size(); ++j) s[j] += a[j];
+  }
+
   void update(std::vector<AttentionTap>& taps, PolicyContext& ctx) {
     for (int l = 0; l < ctx.cache.numLayers(); ++l) {
-      const int size = ctx.cache.layer(l).size();
-      auto& s = scores_[l];
-      s.resize(size, 0.0f);  // new slots start at 0 and receive this step's attention below
-      const auto a = toFloats(taps[l].col_sum);
-      for (std::size_t j = 0; j < a.size() && j < s.size(); ++j) s[j] += a[j];
-      if (size <= heavy_ + recent_) continue;
-      std::vector<bool> protect(size, false);
-      for (int j = std::max(0, size - recent_); j < size; ++j) protect[j] = true;
-      const Indices keep = topKWithProtected(s, heavy_ + recent_, protect);
-      keepSlots(ctx, l, keep, s, l);
-      remapScores(s, keep);
+      LayerCache& lc = ctx.cache.layer(l);
+      auto& per_head = scores_[l];  // one vector per KV head (one in total when shared)
+      if (!per_head_) {
+        per_head.resize(1);
+        accumulate(per_head[0], toFloats(taps[l].col_sum), lc.size());
+        if (lc.size() <= heavy_ + recent_) continue;
+        const Indices keep = selection(per_head[0]);
+        keepSlots(ctx, l, keep, per_head[0], l);
+        remapScores(per_head[0], keep);
+      } else if (!lc.perHead()) {
+        // Still one slot axis: accumulate per head until the budget is first exceeded.
+        const auto votes = headVotes(taps[l], lc.size());
+        per_head.resize(votes.size());
+        for (std::size_t h = 0; h < votes.size(); ++h) accumulate(per_head[h], votes[h], lc.size());
+        if (lc.size() <= heavy_ + recent_) continue;
+        std::vector<Indices> keep;
+        for (auto& s : per_head) keep.push_back(selection(s));
+        keepSlotsPerHead(ctx, l, keep, per_head);
+        for (std::size_t h = 0; h < keep.size(); ++h) remapScores(per_head[h], keep[h]);
+      } else {
+        for (int h = 0; h < lc.numHeads(); ++h) {
+          auto& s = per_head[static_cast<std::size_t>(h)];
+          accumulate(s, toFloats(taps[l].ragged_head_col_sum.at(static_cast<std::size_t>(h))),
+                     static_cast<std::size_t>(lc.headSize(h)));
+          if (lc.headSize(h) <= heavy_ + recent_) continue;
+          const Indices keep = selection(s);
+          std::size_t k = 0;
+          for (int i = 0; i < lc.headSize(h); ++i) {
+            if (k < keep.size() && keep[k] == i) {
+              ++k;
+              continue;
+            }
+            recordEvent(ctx, EventKind::Evict, l, lc.headSlots(h)[i], s[i], h);
+          }
+          lc.keepHead(h, keep);
+          remapScores(s, keep);
+        }
+      }
     }
   }
   std::map<std::string, std::string> knobs_;
   double heavy_ratio_, recent_ratio_;
+  bool per_head_;
   int heavy_ = 0, recent_ = 0;
-  std::vector<std::vector<float>> scores_;  // per layer, per slot
+  std::vector<std::vector<std::vector<float>>> scores_;  // per layer, per KV head, per slot
 };
 
 }  // namespace

@@ -24,6 +24,9 @@ struct AttentionTap {
   at::Tensor head_col_sum;  // [kv_heads, slots]  sum over Q and the heads of each KV group
   at::Tensor probs;
   at::Tensor col_sum_peek;  // [slots] only with peek_masked and a mask present
+  // Per-KV-head caches (LayerCache::perHead): per KV head h, [head h's slots], summed over Q and
+  // the heads of the group; the other outputs stay undefined (the heads share no slot axis).
+  std::vector<at::Tensor> ragged_head_col_sum;
 };
 
 }  // namespace hae

@@ -85,9 +85,9 @@ void fillTap(AttentionTap& tap, const torch::Tensor& probs, int kv_heads) {
 }
 
 // Attention over a per-KV-head cache (Ada-KV): each KV group attends over its own slots, one
-// matmul pair per KV head. Taps are not filled: the heads have no common slot axis.
+// matmul pair per KV head. A tap gets each head's column sums (the heads have no common slot axis).
 torch::Tensor raggedHeadAttention(const torch::Tensor& q, const torch::Tensor& positions, const LayerCache& cache,
-                                  int64_t g, int64_t n, int64_t d) {
+                                  int64_t g, int64_t n, int64_t d, AttentionTap* tap) {
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
   const int64_t kv_heads = cache.numHeads();
   auto qg = q.reshape({kv_heads, g * n, d});
@@ -102,6 +102,12 @@ torch::Tensor raggedHeadAttention(const torch::Tensor& q, const torch::Tensor& p
       scores = scores.masked_fill(future, -std::numeric_limits<float>::infinity());
     }
     auto probs = torch::softmax(scores, -1, torch::kFloat32);
+    if (tap) {
+      auto sel = tap->query_rows.empty()
+                     ? probs
+                     : probs.index_select(1, torch::tensor(tap->query_rows, torch::kInt64).to(probs.device()));
+      tap->ragged_head_col_sum.push_back(sel.sum(at::IntArrayRef{0, 1}));
+    }
     outs.push_back(torch::matmul(probs.to(vh.scalar_type()).view({g * n, m}), vh).view({g, n, d}));
   }
   return torch::cat(outs, 0);  // [heads, n, d]
@@ -123,7 +129,7 @@ torch::Tensor LlamaDecoderLayerImpl::forward(const torch::Tensor& h, const torch
   k = applyRotary(k, cos, sin);
   cache.append(k, v, metas);
   if (cache.perHead()) {
-    auto out = raggedHeadAttention(q, positions, cache, g, n, d);
+    auto out = raggedHeadAttention(q, positions, cache, g, n, d, tap);
     out = out.transpose(0, 1).reshape({n, a.heads * d});
     auto hidden = h + project(a.o_proj, out);
     return hidden + mlp(post_attention_layernorm(hidden));
