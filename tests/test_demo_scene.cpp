@@ -282,9 +282,9 @@ TEST(DemoScene, FixedSeedGivesTheSameSceneOnEveryPlatform) {
   for (const auto& o : s.objects)
     summary += objectName(o) + "@" + std::to_string(std::lround(o.cx)) + "," +
                std::to_string(std::lround(o.cy)) + ";";
-  // Recorded from the first run of this generator.
+  // Recorded from the first run of the grid-aligned generator.
   EXPECT_EQ(summary,
-            "yellow triangle@36,124;red star@94,26;white diamond@16,74;orange cross@137,42;");
+            "yellow triangle@49,77;red star@35,35;white diamond@126,140;orange cross@14,126;");
 }
 
 TEST(DemoScene, LayoutRules) {
@@ -306,6 +306,11 @@ TEST(DemoScene, LayoutRules) {
       EXPECT_LE(a.cx + a.extent / 2, s.imageSize);
       EXPECT_GE(a.cy - a.extent / 2, 0);
       EXPECT_LE(a.cy + a.extent / 2, s.imageSize);
+      // On the patch grid: a small object's box is 2x2 patches, a large one's 3x3.
+      const float box = (a.size == Size::Small ? 2 : 3) * s.patchSize;
+      EXPECT_LT(a.extent, box);
+      EXPECT_EQ(std::fmod(a.cx - box / 2, static_cast<float>(s.patchSize)), 0) << "seed " << seed;
+      EXPECT_EQ(std::fmod(a.cy - box / 2, static_cast<float>(s.patchSize)), 0) << "seed " << seed;
       for (std::size_t j = i + 1; j < s.objects.size(); ++j) {
         const SceneObject& b = s.objects[j];
         const float reach = (a.extent + b.extent) / 2;

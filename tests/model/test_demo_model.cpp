@@ -8,12 +8,14 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "demo/evaluate.h"
 #include "demo/train_data.h"
 #include "demo/train_forward.h"
 #include "demo/trainer.h"
 #include "engine/engine.h"
+#include "hae/demo/scene.h"
 #include "hae/demo/vocabulary.h"
 #include "hae/error.h"
 #include "hae/session.h"
@@ -252,6 +254,63 @@ TEST(DemoTrainer, DescriptionTokensPointAtTheObjectTheyName) {
     }
   }
   EXPECT_GE(checked, 4);
+}
+
+// A comparison's answer reads out the winner alone; a count reads one anchor cell (the cell under
+// the centre) per object counted; the other short answers read the objects asked about.
+TEST(DemoTrainer, AnswerTokensPointAtWhatTheAnswerReads) {
+  const LlavaConfig c = demo::demoModelConfig();
+  const auto data = tinyData(c);
+  const std::vector<std::string> numbers = {"zero", "one", "two", "three", "four", "five", "six"};
+  int compared = 0, counted = 0;
+  for (std::uint64_t index = 0; index < 8; ++index) {
+    for (const auto& br : data.group(index).branches) {
+      if (br.kind == demo::SampleKind::Describe || br.kind == demo::SampleKind::Change) continue;
+      ASSERT_EQ(br.target_focus.size(), br.target.size());
+      const std::set<int> asked(br.focus.begin(), br.focus.end());
+      const std::vector<int>& read = br.target_focus.front();
+      for (const auto& f : br.target_focus) EXPECT_EQ(f, read);
+      if (br.kind == demo::SampleKind::FurtherLeft || br.kind == demo::SampleKind::FurtherUp) {
+        EXPECT_FALSE(read.empty());
+        EXPECT_LT(read.size(), asked.size()) << "a comparison reads one of its two objects";
+        for (int cell : read) EXPECT_TRUE(asked.count(cell)) << "reads outside the two objects";
+        ++compared;
+      } else if (br.kind == demo::SampleKind::CountColour ||
+                 br.kind == demo::SampleKind::CountShape) {
+        const auto word = std::find(numbers.begin(), numbers.end(),
+                                    demo::demoVocabulary()[static_cast<std::size_t>(br.target[0])]);
+        ASSERT_NE(word, numbers.end());
+        EXPECT_EQ(static_cast<long>(read.size()), word - numbers.begin());
+        ++counted;
+      } else {
+        EXPECT_EQ(std::set<int>(read.begin(), read.end()), asked);
+      }
+    }
+  }
+  EXPECT_GE(compared, 4);
+  EXPECT_GE(counted, 8);
+}
+
+// The probe's anchor head marks one cell per object; its rank head numbers the objects in reading
+// order.
+TEST(DemoTrainer, PatchLabelsMarkAnchorsAndReadingOrder) {
+  const LlavaConfig c = demo::demoModelConfig();
+  const auto data = tinyData(c);
+  for (std::uint64_t seed = 0; seed < 20; ++seed) {
+    const demo::Scene scene = demo::generateScene(seed);
+    const auto labels = data.patchLabels(scene);
+    ASSERT_EQ(labels.size(), 144u * demo::kPatchLabelHeads);
+    auto label = [&](int cell, int head) {
+      return labels[static_cast<std::size_t>(cell * demo::kPatchLabelHeads + head)];
+    };
+    int anchors = 0;
+    for (int cell = 0; cell < 144; ++cell) anchors += label(cell, 4) == 1;
+    EXPECT_EQ(anchors, static_cast<int>(scene.objects.size())) << "seed " << seed;
+    const std::vector<int> order = demo::readingOrder(scene);
+    for (std::size_t rank = 0; rank < order.size(); ++rank)
+      for (int cell : scene.objects[static_cast<std::size_t>(order[rank])].patches)
+        EXPECT_EQ(label(cell, 5), static_cast<std::int64_t>(rank + 1)) << "seed " << seed;
+  }
 }
 
 // The vision stage's loss reaches the tower (and the probe) and nothing of the decoder.

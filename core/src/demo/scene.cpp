@@ -30,10 +30,14 @@ constexpr std::array<std::array<int, 3>, kColourCount> kPalette = {{
     {40, 215, 225},   // cyan
 }};
 
-float extentFor(Size size, double scale, Rng& rng) {
-  // Small is about 2x2 patches, large 3x3 to 4x4 (at 14 px patches): far enough apart to name.
-  return static_cast<float>(scale *
-                            (size == Size::Small ? rng.uniform(20, 26) : rng.uniform(38, 48)));
+// Objects sit on the patch grid: a small one fills a box of 2x2 patches, a large one 3x3, drawn a
+// few pixels inside it. A from-scratch tower then sees every shape cut the same way into patches,
+// which is what lets it learn shapes within an hour on two CPU cores; positions still vary over
+// the whole grid.
+int boxCells(Size size) { return size == Size::Small ? 2 : 3; }
+
+float extentFor(Size size, int patchSize, Rng& rng) {
+  return static_cast<float>(boxCells(size) * patchSize * rng.uniform(0.82, 0.93));
 }
 
 std::array<std::uint8_t, 3> jitteredColour(Colour colour, Rng& rng) {
@@ -67,11 +71,11 @@ bool fits(const Scene& scene, const SceneObject& o) {
 }
 
 bool tryPlace(const Scene& scene, SceneObject& o, Rng& rng) {
-  const double lo = o.extent / 2.0 + 2.0, hi = scene.imageSize - o.extent / 2.0 - 2.0;
-  if (hi <= lo) return false;
+  const int box = boxCells(o.size), grid = scene.grid();
+  if (box > grid) return false;
   for (int t = 0; t < kPlaceTries; ++t) {
-    o.cx = static_cast<float>(rng.uniform(lo, hi));
-    o.cy = static_cast<float>(rng.uniform(lo, hi));
+    o.cx = static_cast<float>((rng.intIn(0, grid - box) + box / 2.0) * scene.patchSize);
+    o.cy = static_cast<float>((rng.intIn(0, grid - box) + box / 2.0) * scene.patchSize);
     if (fits(scene, o)) return true;
   }
   return false;
@@ -92,13 +96,12 @@ int coverageBudget(const Scene& scene, const SceneConfig& config) {
 // Places one object of the given kind, trying a small one when a large one does not fit.
 bool addObject(Scene& scene, Shape shape, Colour colour, Size size, Rng& rng,
                const SceneConfig& config) {
-  const double scale = config.patchSize / 14.0;
   for (int attempt = 0; attempt < 3; ++attempt) {
     SceneObject o;
     o.shape = shape;
     o.colour = colour;
     o.size = attempt == 0 ? size : Size::Small;
-    o.extent = extentFor(o.size, scale, rng);
+    o.extent = extentFor(o.size, config.patchSize, rng);
     if (!tryPlace(scene, o, rng)) continue;
     o.patches = detail::footprintOf(o, scene.imageSize, scene.patchSize);
     if (coverageWith(scene, o.patches) > coverageBudget(scene, config)) continue;

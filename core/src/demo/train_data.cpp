@@ -46,6 +46,32 @@ std::vector<std::vector<int>> describeFocus(const Scene& scene, const std::vecto
   return focus;
 }
 
+// The cell under an object's centre: one cell per object, which the vision tower learns to mark
+// (the probe's anchor head) and count questions retrieve.
+int anchorCell(const Scene& scene, const SceneObject& o) {
+  const int grid = scene.grid();
+  const int row = std::clamp(static_cast<int>(o.cy / scene.patchSize), 0, grid - 1);
+  const int col = std::clamp(static_cast<int>(o.cx / scene.patchSize), 0, grid - 1);
+  return row * grid + col;
+}
+
+// Per answer token, the cells it reads out: a comparison's answer names the winner only (the
+// retrieval head picks it by position), a count reads the anchors of the objects counted, the
+// other kinds read the objects asked about.
+std::vector<int> answerFocus(const Scene& scene, const QaItem& qa) {
+  std::vector<int> cells;
+  for (int i : qa.objects) {
+    const SceneObject& o = scene.objects[static_cast<std::size_t>(i)];
+    const bool compare = qa.kind == SampleKind::FurtherLeft || qa.kind == SampleKind::FurtherUp;
+    if (compare && objectName(o) != qa.answer) continue;
+    if (qa.kind == SampleKind::CountColour || qa.kind == SampleKind::CountShape)
+      cells.push_back(anchorCell(scene, o));
+    else
+      cells.insert(cells.end(), o.patches.begin(), o.patches.end());
+  }
+  return cells;
+}
+
 }  // namespace
 
 int TrainGroup::tokens() const {
@@ -87,17 +113,23 @@ std::vector<float> TrainDataSource::pixels(const RgbImage& image) const {
 }
 
 std::vector<std::int64_t> TrainDataSource::patchLabels(const Scene& scene) const {
-  const int cells = scene.grid() * scene.grid();
+  const int grid = scene.grid(), cells = grid * grid;
   if (cells != image_tokens_) return {};
   std::vector<std::int64_t> labels(static_cast<std::size_t>(cells) * kPatchLabelHeads, 0);
-  for (const SceneObject& o : scene.objects) {
+  auto label = [&](int cell, int head) -> std::int64_t& {
+    return labels[static_cast<std::size_t>(cell) * kPatchLabelHeads +
+                  static_cast<std::size_t>(head)];
+  };
+  const std::vector<int> order = readingOrder(scene);
+  for (std::size_t rank = 0; rank < order.size(); ++rank) {
+    const SceneObject& o = scene.objects[static_cast<std::size_t>(order[rank])];
     const std::array<std::int64_t, kPatchLabelHeads> values = {
-        1 + static_cast<int>(o.colour), 1 + static_cast<int>(o.shape), 1 + static_cast<int>(o.size),
-        1 + static_cast<int>(placeOf(scene, o))};
+        1 + static_cast<int>(o.colour), 1 + static_cast<int>(o.shape),
+        1 + static_cast<int>(o.size),   1 + static_cast<int>(placeOf(scene, o)),
+        0,                              1 + std::min<std::int64_t>(rank, kMaxRank - 1)};
     for (int c : o.patches)
-      for (int h = 0; h < kPatchLabelHeads; ++h)
-        labels[static_cast<std::size_t>(c) * kPatchLabelHeads + static_cast<std::size_t>(h)] =
-            values[static_cast<std::size_t>(h)];
+      for (int h = 0; h < kPatchLabelHeads; ++h) label(c, h) = values[static_cast<std::size_t>(h)];
+    label(anchorCell(scene, o), 4) = 1;
   }
   return labels;
 }
@@ -110,7 +142,7 @@ TrainGroup TrainDataSource::group(std::uint64_t index) const {
     if (ids.size() <= prefixLen || !std::equal(g.prefix.begin(), g.prefix.end(), ids.begin()))
       throw Error("demo training: prompts of one scene do not share their image prefix");
     g.branches.push_back(
-        {std::vector<int>(ids.begin() + static_cast<std::ptrdiff_t>(prefixLen), ids.end()),
+        {s.kind, std::vector<int>(ids.begin() + static_cast<std::ptrdiff_t>(prefixLen), ids.end()),
          targetIds(s)});
   };
   auto setPrefix = [&](const DemoSample& s) {
@@ -157,8 +189,7 @@ TrainGroup TrainDataSource::group(std::uint64_t index) const {
         for (int o : qa->objects)
           for (int c : scene.objects[static_cast<std::size_t>(o)].patches)
             branch.focus.push_back(c);
-        // Every answer token reads out the objects asked about.
-        branch.target_focus.assign(branch.target.size(), branch.focus);
+        branch.target_focus.assign(branch.target.size(), answerFocus(s.scenes.front(), *qa));
       }
     }
   }

@@ -15,6 +15,7 @@
 namespace hae::demo {
 
 struct TrainBranch {
+  SampleKind kind = SampleKind::Describe;
   std::vector<int> prompt;  // the question and "ASSISTANT:" after the shared prefix
   std::vector<int> target;  // the answer ids and "</s>": the only supervised tokens
   // Patch cells (of the group's only image) of the objects the question is about; empty when
@@ -29,17 +30,24 @@ struct TrainGroup {
   std::vector<int> prefix;                 // "<s> user :" and the expanded image tokens
   std::vector<std::vector<float>> images;  // preprocessed CHW pixels, one per image
   // Per image, per patch (row-major): what the scene puts there, as kPatchLabelHeads classes
-  // (0 = background): colour + 1, shape + 1, size + 1, place + 1. Training-only supervision of the
-  // vision tower (see trainLoss); empty when the model's patch grid is not the scene's.
+  // (0 = background): colour + 1, shape + 1, size + 1, place + 1, whether the patch is its
+  // object's anchor (the cell under its centre) and the object's rank in reading order + 1.
+  // Training-only supervision of the vision tower (see trainLoss); empty when the model's patch
+  // grid is not the scene's.
   std::vector<std::vector<std::int64_t>> patch_labels;
   std::vector<TrainBranch> branches;
   int tokens() const;  // prefix + all branches
 };
 
-inline constexpr int kPatchLabelHeads = 4;
-// Classes per head: background + colours, shapes, sizes, places.
+inline constexpr int kPatchLabelHeads = 6;
+// Classes per head: background + colours, shapes, sizes, places; anchor or not; background +
+// reading-order ranks. The anchor and rank heads give the decoder one cell per object to count
+// and an order to describe in.
+inline constexpr int kMaxRank = 8;
 inline constexpr std::array<int, kPatchLabelHeads> kPatchLabelClasses = {
-    1 + kColourCount, 1 + kShapeCount, 3, 1 + kPlaceCount};
+    1 + kColourCount, 1 + kShapeCount, 3, 1 + kPlaceCount, 2, 1 + kMaxRank};
+inline constexpr std::array<const char*, kPatchLabelHeads> kPatchLabelNames = {
+    "colour", "shape", "size", "place", "anchor", "rank"};
 
 class TrainDataSource {
  public:

@@ -166,27 +166,37 @@ torch::Tensor layerForward(LlamaDecoderLayerImpl& layer, const torch::Tensor& h,
   return hidden + layer.mlp(layer.post_attention_layernorm(hidden));
 }
 
-torch::Tensor probeLoss(const torch::Tensor& features, const TrainBatch& batch,
-                        PatchProbe& probe) {
+torch::Tensor probeLoss(const torch::Tensor& features, const TrainBatch& batch, PatchProbe& probe,
+                        LossParts* parts) {
   auto out = probe->head(features).reshape({-1, probe->head->weight.size(0)});
   auto labels = batch.patch_labels.reshape({-1, kPatchLabelHeads});
+  // Accuracy counts the patches of objects only: background is most of the grid and easy.
+  auto on_object = labels.select(1, 0) > 0;
   torch::Tensor probe_loss;
   int64_t offset = 0;
   for (int h = 0; h < kPatchLabelHeads; ++h) {
     const int n = kPatchLabelClasses[static_cast<std::size_t>(h)];
-    auto ce = F::cross_entropy(out.narrow(1, offset, n), labels.select(1, h));
+    auto logits = out.narrow(1, offset, n);
+    auto ce = F::cross_entropy(logits, labels.select(1, h));
     probe_loss = probe_loss.defined() ? probe_loss + ce : ce;
     offset += n;
+    if (parts) {
+      torch::NoGradGuard no_grad;
+      auto right = (logits.argmax(1) == labels.select(1, h)).masked_select(on_object);
+      parts->probe_accuracy[static_cast<std::size_t>(h)] =
+          right.numel() > 0 ? right.to(torch::kFloat32).mean().item<double>() : 1.0;
+    }
   }
   probe_loss = probe_loss / kPatchLabelHeads;
+  if (parts) parts->probe = probe_loss.item<double>();
   return probe_loss;
 }
 
 }  // namespace
 
 torch::Tensor visionLoss(LlavaNet& net, const LlavaConfig& config, const TrainBatch& batch,
-                         PatchProbe& probe) {
-  return probeLoss(visionFeatures(net, config, batch.pixels), batch, probe);
+                         PatchProbe& probe, LossParts* parts) {
+  return probeLoss(visionFeatures(net, config, batch.pixels), batch, probe, parts);
 }
 
 torch::Tensor trainLoss(LlavaNet& net, const LlavaConfig& config, const TrainBatch& batch,
@@ -238,8 +248,7 @@ torch::Tensor trainLoss(LlavaNet& net, const LlavaConfig& config, const TrainBat
     loss = loss + weights.retrieval * retrieval_loss;
   }
   if (probe && weights.probe > 0 && batch.patch_labels.defined()) {
-    auto probe_loss = probeLoss(features, batch, *probe);
-    if (parts) parts->probe = probe_loss.item<double>();
+    auto probe_loss = probeLoss(features, batch, *probe, parts);
     loss = loss + weights.probe * probe_loss;
   }
   return loss;

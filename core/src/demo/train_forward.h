@@ -8,6 +8,7 @@
 #include <torch/nn/modules/linear.h>
 #include <torch/types.h>
 
+#include <array>
 #include <vector>
 
 #include "../models/llava.h"
@@ -46,6 +47,8 @@ struct LossParts {
   double probe = 0;   // mean cross-entropy of the patch probe heads
   double focus = 0;   // mean -log(layer-0 attention share of the question words on their objects)
   double retrieval = 0;  // mean -log(deeper layers' retrieval-head share on the object read out)
+  // Per probe head, the share of object patches it labels right.
+  std::array<double, kPatchLabelHeads> probe_accuracy{};
 };
 
 struct AuxWeights {
@@ -66,7 +69,7 @@ TrainBatch makeTrainBatch(const std::vector<TrainGroup>& groups, int image_size,
 // The probe's loss alone, through the vision tower only: the cheap first stage that teaches the
 // tower what is where before the decoder has anything to read.
 torch::Tensor visionLoss(LlavaNet& net, const LlavaConfig& config, const TrainBatch& batch,
-                         PatchProbe& probe);
+                         PatchProbe& probe, LossParts* parts = nullptr);
 
 torch::Tensor trainLoss(LlavaNet& net, const LlavaConfig& config, const TrainBatch& batch,
                         PatchProbe* probe = nullptr, AuxWeights weights = {},

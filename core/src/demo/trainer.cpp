@@ -185,6 +185,26 @@ std::string readText(const fs::path& path) {
   return {std::istreambuf_iterator<char>(f), {}};
 }
 
+// The vision tower's position table starts as a 2D sine-cosine code of each patch's row and column
+// (as MAE does; the class slot stays zero). From a random table a from-scratch tower needs many
+// steps before it knows where a patch is, and "where" is half of every question here.
+void initPatchPositions(torch::Tensor table, const LlavaConfig& c) {
+  const int grid = c.vision.image_size / c.vision.patch_size;
+  const int64_t d = table.size(1), freqs = d / 4;
+  if (freqs == 0 || table.size(0) != 1 + grid * grid) return;
+  auto omega = torch::pow(10000.0, -torch::arange(freqs, torch::kFloat64) / freqs);
+  auto cell = torch::arange(grid, torch::kFloat64);
+  auto code = [&](const torch::Tensor& v) {
+    auto angle = v.unsqueeze(1) * omega.unsqueeze(0);
+    return torch::cat({angle.sin(), angle.cos()}, 1);  // [grid, d / 2]
+  };
+  auto rows = code(cell).unsqueeze(1).expand({grid, grid, 2 * freqs});
+  auto cols = code(cell).unsqueeze(0).expand({grid, grid, 2 * freqs});
+  auto patches = torch::cat({rows, cols}, 2).reshape({grid * grid, 4 * freqs});
+  table.zero_();
+  table.narrow(0, 1, grid * grid).narrow(1, 0, 4 * freqs).copy_(patches);
+}
+
 // HF-style init (normal 0.02) with the residual output projections scaled down by depth, which
 // keeps a small pre-norm transformer stable at the high learning rates it trains fastest with.
 void initWeights(LlavaNet& net, const LlavaConfig& c) {
@@ -210,6 +230,7 @@ void initWeights(LlavaNet& net, const LlavaConfig& c) {
       p.normal_(0.0, out ? residual : 0.02);
     }
   }
+  initPatchPositions(net->vision_tower->vision_model->embeddings->position_embedding->weight, c);
 }
 
 std::map<std::string, at::Tensor> namedTensors(LlavaNet& net) {
@@ -396,8 +417,7 @@ TrainReport trainDemoModel(const TrainOptions& o, const LlavaConfig& config) {
     LossParts parts;
     torch::Tensor loss;
     if (vision_stage) {
-      loss = visionLoss(net, config, tb, probe);
-      parts.probe = loss.item<double>();
+      loss = visionLoss(net, config, tb, probe, &parts);
     } else {
       loss = trainLoss(net, config, tb, &probe,
                        {o.probe_weight, o.focus_weight, o.retrieval_weight}, &parts);
@@ -423,7 +443,12 @@ TrainReport trainDemoModel(const TrainOptions& o, const LlavaConfig& config) {
       loss_acc = 0;
       loss_n = 0;
     }
-    if (st.step % o.checkpoint_every == 0 || st.step == o.steps) {
+    if (st.step % o.checkpoint_every == 0 || st.step == o.steps || st.step == o.vision_steps) {
+      std::string heads;
+      for (int h = 0; h < kPatchLabelHeads; ++h)
+        heads += fmt::format(" {} {:.1f}%", kPatchLabelNames[static_cast<std::size_t>(h)],
+                             100 * parts.probe_accuracy[static_cast<std::size_t>(h)]);
+      spdlog::info("step {}: patch probe on object patches:{}", st.step, heads);
       clockNow();
       saveCheckpoint(ckpt, net, probe, optimizer, st, o);
     }
