@@ -58,6 +58,10 @@ void addTrainDemoCommand(CLI::App& app, const GlobalOptions&) {
                   "weight of the loss that pulls one head of each deeper layer from every answer "
                   "token onto the object it names (0: off)")
       ->capture_default_str();
+  cmd->add_option("--readout-weight", t.readout_weight,
+                  "weight of the loss that makes those retrieval heads bring back the colour and "
+                  "shape of the object (0: off)")
+      ->capture_default_str();
   cmd->add_option("--vision-steps", t.vision_steps,
                   "first steps train only the vision tower, on the patch probe (0: none)")
       ->capture_default_str();

@@ -120,6 +120,23 @@ TEST(DemoModel, AnswersTheReadmeQuestion) {
   EXPECT_EQ(s.answer().find("<unk>"), std::string::npos);
 }
 
+// The per-step token texts the studio streams join into the answer, spaces included (a word-level
+// tokenizer decodes a lone token without the space before it).
+TEST(DemoModel, StreamedTokenTextsJoinIntoTheAnswer) {
+  SessionOptions o;
+  o.model_dir = committedModel();
+  Session s(o);
+  s.prefill("describe the image.",
+            {std::string(HAE_SOURCE_DIR) + "/resources/demo/samples/scene_1.png"});
+  while (s.step()) {
+  }
+  std::string streamed;
+  for (const StepTelemetry& t : s.history())
+    if (t.step > 0) streamed += t.token_text;
+  EXPECT_GT(std::count(streamed.begin(), streamed.end(), ' '), 3) << streamed;
+  EXPECT_TRUE(s.answer().starts_with(streamed)) << streamed << " | " << s.answer();
+}
+
 TEST(DemoModel, TruncatedWeightsGiveAClearError) {
   const fs::path dir = copyModel("truncated");
   fs::resize_file(dir / "model.safetensors", fs::file_size(dir / "model.safetensors") / 2);
@@ -159,6 +176,7 @@ TEST(DemoTrainer, RefusesNonsenseHyperparameters) {
   refuse([](demo::TrainOptions& o) { o.vision_steps = o.steps; }, "--vision-steps");
   refuse([](demo::TrainOptions& o) { o.vision_batch = 0; }, "--vision-batch");
   refuse([](demo::TrainOptions& o) { o.retrieval_weight = -1; }, "--retrieval-weight");
+  refuse([](demo::TrainOptions& o) { o.readout_weight = 1e9; }, "--readout-weight");
   EXPECT_NO_THROW(demo::validateTrainOptions(demo::TrainOptions{}));
 }
 
@@ -239,10 +257,19 @@ TEST(DemoTrainer, DescriptionTokensPointAtTheObjectTheyName) {
       std::vector<std::vector<int>> named;  // the patch set of each sentence, in order
       bool opening = true;
       for (std::size_t t = 0; t < br.target.size(); ++t) {
+        ASSERT_EQ(br.target_attributes.size(), br.target.size());
+        const bool readsColour = br.target_attributes[t][0] != demo::kNoAttribute;
         if (opening) {
           if (br.target[t] == a) EXPECT_TRUE(br.target_focus[t].empty());
+          EXPECT_FALSE(readsColour);
         } else {
           ASSERT_FALSE(br.target_focus[t].empty()) << "token " << t;
+          EXPECT_TRUE(readsColour);
+          // The sentence's colour word is the colour the readout is taught.
+          if (br.target[t - 1] == a && t + 1 < br.target.size()) {
+            const std::string colour = demo::demoVocabulary()[static_cast<std::size_t>(br.target[t + 1])];
+            EXPECT_EQ(colour, demo::colourName(static_cast<demo::Colour>(br.target_attributes[t][0])));
+          }
           if (named.empty() || br.target[t - 1] == a) named.push_back(br.target_focus[t]);
           EXPECT_EQ(br.target_focus[t], named.back());
         }
@@ -256,8 +283,9 @@ TEST(DemoTrainer, DescriptionTokensPointAtTheObjectTheyName) {
   EXPECT_GE(checked, 4);
 }
 
-// A comparison's answer reads out the winner alone; a count reads one anchor cell (the cell under
-// the centre) per object counted; the other short answers read the objects asked about.
+// A comparison's answer reads out the winner alone (and its readout learns the winner's colour and
+// shape); a count reads one anchor cell (the cell under the centre) per object counted and no
+// single object's attributes; the other short answers read the objects asked about.
 TEST(DemoTrainer, AnswerTokensPointAtWhatTheAnswerReads) {
   const LlavaConfig c = demo::demoModelConfig();
   const auto data = tinyData(c);
@@ -270,7 +298,16 @@ TEST(DemoTrainer, AnswerTokensPointAtWhatTheAnswerReads) {
       const std::set<int> asked(br.focus.begin(), br.focus.end());
       const std::vector<int>& read = br.target_focus.front();
       for (const auto& f : br.target_focus) EXPECT_EQ(f, read);
+      ASSERT_EQ(br.target_attributes.size(), br.target.size());
+      const auto [colour, shape] = br.target_attributes.front();
       if (br.kind == demo::SampleKind::FurtherLeft || br.kind == demo::SampleKind::FurtherUp) {
+        // The readout learns the winner, the object the answer names.
+        const std::string named = demo::demoVocabulary()[static_cast<std::size_t>(br.target[0])] +
+                                  " " +
+                                  demo::demoVocabulary()[static_cast<std::size_t>(br.target[1])];
+        ASSERT_NE(colour, demo::kNoAttribute);
+        EXPECT_EQ(named, std::string(demo::colourName(static_cast<demo::Colour>(colour))) + " " +
+                             std::string(demo::shapeName(static_cast<demo::Shape>(shape))));
         EXPECT_FALSE(read.empty());
         EXPECT_LT(read.size(), asked.size()) << "a comparison reads one of its two objects";
         for (int cell : read) EXPECT_TRUE(asked.count(cell)) << "reads outside the two objects";
@@ -281,6 +318,7 @@ TEST(DemoTrainer, AnswerTokensPointAtWhatTheAnswerReads) {
                                     demo::demoVocabulary()[static_cast<std::size_t>(br.target[0])]);
         ASSERT_NE(word, numbers.end());
         EXPECT_EQ(static_cast<long>(read.size()), word - numbers.begin());
+        EXPECT_EQ(colour, demo::kNoAttribute) << "a count reads no single object";
         ++counted;
       } else {
         EXPECT_EQ(std::set<int>(read.begin(), read.end()), asked);

@@ -27,23 +27,26 @@ constexpr int kQuestionsPerKind = 2;
 
 // The description lists the objects in reading order, one sentence ending in "." each: the
 // tokens after a sentence's opening "a" read out that sentence's object (the opening "a" itself
-// only says another object follows).
-std::vector<std::vector<int>> describeFocus(const Scene& scene, const std::vector<int>& target) {
+// only says another object follows). Per target token: that object's index, or -1.
+std::vector<int> describedObjects(const Scene& scene, const std::vector<int>& target) {
   const int stop = demoTokenId(".");
   const std::vector<int> order = readingOrder(scene);
-  std::vector<std::vector<int>> focus(target.size());
+  std::vector<int> objects(target.size(), -1);
   std::size_t sentence = 0;
   bool opening = true;
   for (std::size_t t = 0; t < target.size() && sentence < order.size(); ++t) {
-    if (!opening)
-      focus[t] = scene.objects[static_cast<std::size_t>(order[sentence])].patches;
+    if (!opening) objects[t] = order[sentence];
     opening = false;
     if (target[t] == stop) {
       ++sentence;
       opening = true;
     }
   }
-  return focus;
+  return objects;
+}
+
+std::array<std::int64_t, 2> attributesOf(const SceneObject& o) {
+  return {static_cast<std::int64_t>(o.colour), static_cast<std::int64_t>(o.shape)};
 }
 
 // The cell under an object's centre: one cell per object, which the vision tower learns to mark
@@ -70,6 +73,19 @@ std::vector<int> answerFocus(const Scene& scene, const QaItem& qa) {
       cells.insert(cells.end(), o.patches.begin(), o.patches.end());
   }
   return cells;
+}
+
+// The colour and shape of the one object a short answer reads out (a comparison's winner), or
+// kNoAttribute when it reads several or none.
+std::array<std::int64_t, 2> answerAttributes(const Scene& scene, const QaItem& qa) {
+  const bool compare = qa.kind == SampleKind::FurtherLeft || qa.kind == SampleKind::FurtherUp;
+  const bool count = qa.kind == SampleKind::CountColour || qa.kind == SampleKind::CountShape;
+  for (int i : qa.objects) {
+    const SceneObject& o = scene.objects[static_cast<std::size_t>(i)];
+    if (count || (!compare && qa.objects.size() != 1)) break;
+    if (!compare || objectName(o) == qa.answer) return attributesOf(o);
+  }
+  return {kNoAttribute, kNoAttribute};
 }
 
 }  // namespace
@@ -184,12 +200,21 @@ TrainGroup TrainDataSource::group(std::uint64_t index) const {
       if (scene.grid() * scene.grid() != image_tokens_) continue;
       TrainBranch& branch = g.branches.back();
       if (kind == SampleKind::Describe) {
-        branch.target_focus = describeFocus(scene, branch.target);
+        for (int o : describedObjects(scene, branch.target)) {
+          if (o < 0) {
+            branch.target_focus.emplace_back();
+            branch.target_attributes.push_back({kNoAttribute, kNoAttribute});
+          } else {
+            branch.target_focus.push_back(scene.objects[static_cast<std::size_t>(o)].patches);
+            branch.target_attributes.push_back(attributesOf(scene.objects[static_cast<std::size_t>(o)]));
+          }
+        }
       } else if (qa->objectImage == 0) {
         for (int o : qa->objects)
           for (int c : scene.objects[static_cast<std::size_t>(o)].patches)
             branch.focus.push_back(c);
         branch.target_focus.assign(branch.target.size(), answerFocus(s.scenes.front(), *qa));
+        branch.target_attributes.assign(branch.target.size(), answerAttributes(scene, *qa));
       }
     }
   }

@@ -24,7 +24,12 @@ struct TrainBranch {
   // Per target token: the patch cells of the object the answer is reading out at that token (empty
   // when none), where the trainer pulls the deeper layers' retrieval attention (see trainLoss).
   std::vector<std::vector<int>> target_focus;
+  // Per target token: the colour and shape of the one object it reads out, or kNoAttribute (the
+  // trainer's readout loss teaches the retrieval heads to carry them; see trainLoss).
+  std::vector<std::array<std::int64_t, 2>> target_attributes;
 };
+
+inline constexpr std::int64_t kNoAttribute = -100;  // cross-entropy's ignore index
 
 struct TrainGroup {
   std::vector<int> prefix;                 // "<s> user :" and the expanded image tokens

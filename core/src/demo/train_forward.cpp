@@ -25,7 +25,7 @@ TrainBatch makeTrainBatch(const std::vector<TrainGroup>& groups, int image_size,
   bool have_labels = true;
   std::vector<std::int64_t> focus_group;
   std::vector<torch::Tensor> focus_rows, focus_cols;
-  std::vector<std::int64_t> retrieval_rows;
+  std::vector<std::int64_t> retrieval_rows, retrieval_attributes;
   std::vector<torch::Tensor> retrieval_cols;
   auto ia = ids.accessor<std::int64_t, 2>();
   auto pa = positions.accessor<std::int64_t, 2>();
@@ -77,6 +77,11 @@ TrainBatch makeTrainBatch(const std::vector<TrainGroup>& groups, int image_size,
         if (t < br.target_focus.size() && !br.target_focus[t].empty() && g.images.size() == 1) {
           retrieval_rows.push_back(i * s + at - 1);
           retrieval_cols.push_back(patchColumns(br.target_focus[t]));
+          const auto attributes = t < br.target_attributes.size()
+                                      ? br.target_attributes[t]
+                                      : std::array<std::int64_t, 2>{kNoAttribute, kNoAttribute};
+          retrieval_attributes.insert(retrieval_attributes.end(), attributes.begin(),
+                                      attributes.end());
         }
         put(br.target[t]);
       }
@@ -113,6 +118,7 @@ TrainBatch makeTrainBatch(const std::vector<TrainGroup>& groups, int image_size,
   if (!retrieval_rows.empty()) {
     out.retrieval_rows = torch::tensor(retrieval_rows, torch::kInt64);
     out.retrieval_cols = torch::stack(retrieval_cols);
+    out.retrieval_attributes = torch::tensor(retrieval_attributes, torch::kInt64).view({-1, 2});
   }
   return out;
 }
@@ -121,6 +127,12 @@ PatchProbeImpl::PatchProbeImpl(int in_features) {
   int classes = 0;
   for (int n : kPatchLabelClasses) classes += n;
   head = register_module("head", torch::nn::Linear(in_features, classes));
+}
+
+RetrievalReadoutImpl::RetrievalReadoutImpl(int layers, int head_dim) {
+  for (int i = 0; i < layers; ++i)
+    heads.push_back(register_module("layer" + std::to_string(i + 1),
+                                    torch::nn::Linear(head_dim, kColourCount + kShapeCount)));
 }
 
 namespace {
@@ -145,7 +157,8 @@ torch::Tensor visionFeatures(LlavaNet& net, const LlavaConfig& c, const torch::T
 
 torch::Tensor layerForward(LlamaDecoderLayerImpl& layer, const torch::Tensor& h,
                            const torch::Tensor& cos, const torch::Tensor& sin,
-                           const torch::Tensor& bias, torch::Tensor* probs_out) {
+                           const torch::Tensor& bias, torch::Tensor* probs_out,
+                           torch::Tensor* head0_out = nullptr) {
   auto& a = *layer.self_attn;
   const int64_t b = h.size(0), n = h.size(1), d = a.head_dim, g = a.heads / a.kv_heads;
   auto x = layer.input_layernorm(h);
@@ -161,7 +174,9 @@ torch::Tensor layerForward(LlamaDecoderLayerImpl& layer, const torch::Tensor& h,
   auto probs = torch::softmax(scores, -1, torch::kFloat32);
   if (probs_out) *probs_out = probs;
   auto out = torch::matmul(probs.to(v.scalar_type()).view({b, a.kv_heads, g * n, n}), v);
-  out = out.view({b, a.heads, n, d}).transpose(1, 2).reshape({b, n, a.heads * d});
+  out = out.view({b, a.heads, n, d});
+  if (head0_out) *head0_out = out.select(1, 0).reshape({b * n, d});
+  out = out.transpose(1, 2).reshape({b, n, a.heads * d});
   auto hidden = h + a.o_proj(out);
   return hidden + layer.mlp(layer.post_attention_layernorm(hidden));
 }
@@ -200,7 +215,8 @@ torch::Tensor visionLoss(LlavaNet& net, const LlavaConfig& config, const TrainBa
 }
 
 torch::Tensor trainLoss(LlavaNet& net, const LlavaConfig& config, const TrainBatch& batch,
-                        PatchProbe* probe, AuxWeights weights, LossParts* parts) {
+                        PatchProbe* probe, AuxWeights weights, LossParts* parts,
+                        RetrievalReadout* readouts) {
   auto& lm = net->language_model;
   const int64_t b = batch.ids.size(0), s = batch.ids.size(1);
   auto h = lm->model->embed_tokens(batch.ids);
@@ -219,11 +235,22 @@ torch::Tensor trainLoss(LlavaNet& net, const LlavaConfig& config, const TrainBat
   const bool retrieval = weights.retrieval > 0 && batch.retrieval_rows.defined();
   torch::Tensor layer0_probs;
   std::vector<torch::Tensor> retrieval_shares;
+  const bool readout = weights.readout > 0 && readouts && batch.retrieval_rows.defined() &&
+                       (batch.retrieval_attributes != kNoAttribute).any().item<bool>();
+  torch::Tensor readout_loss;
   for (std::size_t i = 0; i < lm->model->layers->size(); ++i) {
-    torch::Tensor probs;
+    torch::Tensor probs, head0;
     const bool want = (i == 0 && focus) || (i > 0 && retrieval);
     h = layerForward(lm->model->layer(static_cast<int>(i)), h, cos, sin, bias,
-                     want ? &probs : nullptr);
+                     want ? &probs : nullptr, i > 0 && readout ? &head0 : nullptr);
+    if (i > 0 && readout) {
+      auto logits = (*readouts)->heads[i - 1](head0.index_select(0, batch.retrieval_rows));
+      auto ce = F::cross_entropy(logits.narrow(1, 0, kColourCount),
+                                 batch.retrieval_attributes.select(1, 0)) +
+                F::cross_entropy(logits.narrow(1, kColourCount, kShapeCount),
+                                 batch.retrieval_attributes.select(1, 1));
+      readout_loss = readout_loss.defined() ? readout_loss + ce : ce;
+    }
     if (i == 0 && focus) layer0_probs = probs;
     if (i > 0 && retrieval) {
       auto head0 = probs.select(1, 0).reshape({b * s, s}).index_select(0, batch.retrieval_rows);
@@ -246,6 +273,11 @@ torch::Tensor trainLoss(LlavaNet& net, const LlavaConfig& config, const TrainBat
     auto retrieval_loss = -(torch::stack(retrieval_shares) + 1e-6).log().mean();
     if (parts) parts->retrieval = retrieval_loss.item<double>();
     loss = loss + weights.retrieval * retrieval_loss;
+  }
+  if (readout_loss.defined()) {
+    readout_loss = readout_loss / (2.0 * static_cast<double>(lm->model->layers->size() - 1));
+    if (parts) parts->readout = readout_loss.item<double>();
+    loss = loss + weights.readout * readout_loss;
   }
   if (probe && weights.probe > 0 && batch.patch_labels.defined()) {
     auto probe_loss = probeLoss(features, batch, *probe, parts);

@@ -31,6 +31,8 @@ struct TrainBatch {
   // b * S + s (the logits row predicting it) and the key columns of that object's patches
   // (float mask [R, S]). Undefined when there are none.
   torch::Tensor retrieval_rows, retrieval_cols;
+  // [R, 2] int64: colour and shape of the object each retrieval row reads out, or kNoAttribute.
+  torch::Tensor retrieval_attributes;
 };
 
 // Training-only linear probe on the vision features the projector consumes: predicting what
@@ -42,11 +44,22 @@ struct PatchProbeImpl : torch::nn::Module {
 };
 TORCH_MODULE(PatchProbe);
 
+// Training-only linear readouts of the retrieval head (head 0) of every deeper layer: from what
+// the head brings back to an answer token they predict the colour and shape of the object the
+// token reads out. Without them the decoder learned to bring back where an object is and what
+// shape it has long before its colour. Not exported.
+struct RetrievalReadoutImpl : torch::nn::Module {
+  RetrievalReadoutImpl(int layers, int head_dim);  // layers: the deeper layers (all but layer 0)
+  std::vector<torch::nn::Linear> heads;
+};
+TORCH_MODULE(RetrievalReadout);
+
 struct LossParts {
   double answer = 0;  // cross-entropy on the answer tokens
   double probe = 0;   // mean cross-entropy of the patch probe heads
   double focus = 0;   // mean -log(layer-0 attention share of the question words on their objects)
   double retrieval = 0;  // mean -log(deeper layers' retrieval-head share on the object read out)
+  double readout = 0;    // mean cross-entropy of the retrieval readouts (colour, shape)
   // Per probe head, the share of object patches it labels right.
   std::array<double, kPatchLabelHeads> probe_accuracy{};
 };
@@ -55,6 +68,7 @@ struct AuxWeights {
   double probe = 0;
   double focus = 0;
   double retrieval = 0;
+  double readout = 0;
 };
 
 TrainBatch makeTrainBatch(const std::vector<TrainGroup>& groups, int image_size, int pad_id);
@@ -66,6 +80,8 @@ TrainBatch makeTrainBatch(const std::vector<TrainGroup>& groups, int image_size,
 // And, with weights.retrieval, pulls one head (head 0) of every deeper layer from each answer
 // token onto the object that token reads out: a direct path from the question to the pixels that
 // gets a from-scratch model past the plateau where it answers from the question alone.
+// And, with weights.readout and readouts, makes what those heads bring back carry the object's
+// colour and shape.
 // The probe's loss alone, through the vision tower only: the cheap first stage that teaches the
 // tower what is where before the decoder has anything to read.
 torch::Tensor visionLoss(LlavaNet& net, const LlavaConfig& config, const TrainBatch& batch,
@@ -73,6 +89,6 @@ torch::Tensor visionLoss(LlavaNet& net, const LlavaConfig& config, const TrainBa
 
 torch::Tensor trainLoss(LlavaNet& net, const LlavaConfig& config, const TrainBatch& batch,
                         PatchProbe* probe = nullptr, AuxWeights weights = {},
-                        LossParts* parts = nullptr);
+                        LossParts* parts = nullptr, RetrievalReadout* readouts = nullptr);
 
 }  // namespace hae::demo

@@ -27,7 +27,7 @@ TrainProgress::TrainProgress(int total_steps, int start_step, bool enabled)
       begin_(std::chrono::steady_clock::now()) {}
 
 void TrainProgress::update(int step, double loss, double probe, double focus,
-                           double retrieval, double lr,
+                           double retrieval, double readout, double lr,
                            int answers) {
   answers_ += answers;
   // An exponential average: single steps of a small batch are noisy.
@@ -43,9 +43,9 @@ void TrainProgress::update(int step, double loss, double probe, double focus,
   const std::string bar = std::string(static_cast<std::size_t>(filled), '#') +
                           std::string(static_cast<std::size_t>(kWidth - filled), '.');
   fmt::print(stderr,
-             "{}[{}] step {}/{} loss {:.4f} (avg {:.4f}) probe {:.3f} focus {:.3f} retrieval {:.3f} lr {:.2e} "
+             "{}[{}] step {}/{} loss {:.4f} (avg {:.4f}) probe {:.3f} focus {:.3f} retrieval {:.3f} readout {:.3f} lr {:.2e} "
              "{:.1f} samples/s {:.2f} s/step ETA {}{}",
-             tty_ ? "\r" : "", bar, step, total_, loss, smooth_loss_, probe, focus, retrieval, lr,
+             tty_ ? "\r" : "", bar, step, total_, loss, smooth_loss_, probe, focus, retrieval, readout, lr,
              elapsed > 0 ? answers_ / elapsed : 0.0, per_step,
              clockText(per_step * (total_ - step)), tty_ ? "" : "\n");
   std::fflush(stderr);

@@ -10,7 +10,7 @@ class TrainProgress {
   TrainProgress(int total_steps, int start_step, bool enabled);
   // `answers`: supervised question/answer samples in this step.
   // loss: answer cross-entropy; probe, focus: the auxiliary losses (0 when off).
-  void update(int step, double loss, double probe, double focus, double retrieval, double lr,
+  void update(int step, double loss, double probe, double focus, double retrieval, double readout, double lr,
               int answers);
   void finish();
 

@@ -49,6 +49,8 @@ void validateTrainOptions(const TrainOptions& o) {
     bad(fmt::format("--focus-weight must lie in [0, 100] (got {})", o.focus_weight));
   if (!(o.retrieval_weight >= 0) || o.retrieval_weight > 100)
     bad(fmt::format("--retrieval-weight must lie in [0, 100] (got {})", o.retrieval_weight));
+  if (!(o.readout_weight >= 0) || o.readout_weight > 100)
+    bad(fmt::format("--readout-weight must lie in [0, 100] (got {})", o.readout_weight));
   if (o.checkpoint_every < 1)
     bad(fmt::format("--checkpoint-every must be at least 1 (got {})", o.checkpoint_every));
   if (o.out_dir.empty()) bad("--out must name a folder");
@@ -260,6 +262,7 @@ Json optionsJson(const TrainOptions& o) {
           {"probe_weight", o.probe_weight},
           {"focus_weight", o.focus_weight},
           {"retrieval_weight", o.retrieval_weight},
+          {"readout_weight", o.readout_weight},
           {"seed", o.seed}};
 }
 
@@ -269,6 +272,30 @@ struct TrainState {
   Json loss_curve = Json::array();  // [step, mean loss of the steps since the previous entry]
   Json history = Json::array();     // {from_step, options} per run: a resumed run may change them
 };
+
+// The retrieval readouts keep their own optimizer and files, so a checkpoint written before they
+// existed still resumes (they then start fresh).
+void saveReadout(const fs::path& dir, demo::RetrievalReadout& readout,
+                 torch::optim::Optimizer& opt) {
+  std::map<std::string, at::Tensor> tensors;
+  for (auto& item : readout->named_parameters(true))
+    tensors["readout." + item.key()] = item.value().detach();
+  writeTorchSafetensors((dir / "readout.safetensors").string(), tensors, {{"format", "pt"}});
+  const fs::path tmp = dir / "readout_optimizer.pt.tmp";
+  torch::save(opt, tmp.string());
+  fs::rename(tmp, dir / "readout_optimizer.pt");
+}
+
+void loadReadout(const fs::path& dir, demo::RetrievalReadout& readout,
+                 torch::optim::Optimizer& opt) {
+  if (!fs::exists(dir / "readout.safetensors")) {
+    spdlog::info("{}: no retrieval readout saved; it starts fresh", dir.string());
+    return;
+  }
+  loadModuleWeights(*readout, SafetensorsArchive::openFile((dir / "readout.safetensors").string()),
+                    "readout.", LoadOptions{});
+  torch::load(opt, (dir / "readout_optimizer.pt").string());
+}
 
 void saveCheckpoint(const fs::path& dir, LlavaNet& net, demo::PatchProbe& probe,
                     torch::optim::Optimizer& opt, const TrainState& st, const TrainOptions& o) {
@@ -364,9 +391,20 @@ TrainReport trainDemoModel(const TrainOptions& o, const LlavaConfig& config) {
   groups.emplace_back(no_decay, opts(0.0));
   torch::optim::AdamW optimizer(std::move(groups), torch::optim::AdamWOptions(o.lr));
 
+  demo::RetrievalReadout readout(config.text.num_hidden_layers - 1, config.text.head_dim);
+  std::vector<torch::Tensor> readout_weights, readout_biases;
+  for (auto& item : readout->named_parameters(true))
+    (item.value().dim() >= 2 ? readout_weights : readout_biases).push_back(item.value());
+  std::vector<torch::optim::OptimizerParamGroup> readout_groups;
+  readout_groups.emplace_back(readout_weights, opts(o.weight_decay));
+  readout_groups.emplace_back(readout_biases, opts(0.0));
+  torch::optim::AdamW readout_optimizer(std::move(readout_groups),
+                                        torch::optim::AdamWOptions(o.lr));
+
   TrainState st;
   if (o.resume) {
     st = loadCheckpoint(ckpt, net, probe, optimizer);
+    loadReadout(ckpt, readout, readout_optimizer);
     spdlog::info("resuming from {} at step {}", ckpt.string(), st.step);
   }
   st.history.push_back({{"from_step", st.step}, {"options", optionsJson(o)}});
@@ -397,8 +435,9 @@ TrainReport trainDemoModel(const TrainOptions& o, const LlavaConfig& config) {
   };
   while (st.step < o.steps) {
     const double lr = scheduledLr(o, st.step);
-    for (auto& g : optimizer.param_groups())
-      static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
+    for (auto* opt : {&optimizer, &readout_optimizer})
+      for (auto& g : opt->param_groups())
+        static_cast<torch::optim::AdamWOptions&>(g.options()).lr(lr);
     // Vision-stage steps draw groups from a separate index range, so the decoder stage sees the
     // same data whether or not a vision stage ran before it.
     const bool vision_stage = st.step < o.vision_steps;
@@ -414,19 +453,23 @@ TrainReport trainDemoModel(const TrainOptions& o, const LlavaConfig& config) {
     }
     const TrainBatch tb = makeTrainBatch(batch, config.vision.image_size, demoTokenId("<pad>"));
     optimizer.zero_grad();
+    readout_optimizer.zero_grad();
     LossParts parts;
     torch::Tensor loss;
     if (vision_stage) {
       loss = visionLoss(net, config, tb, probe, &parts);
     } else {
       loss = trainLoss(net, config, tb, &probe,
-                       {o.probe_weight, o.focus_weight, o.retrieval_weight}, &parts);
+                       {o.probe_weight, o.focus_weight, o.retrieval_weight, o.readout_weight},
+                       &parts, &readout);
     }
     loss.backward();
     std::vector<torch::Tensor> all = net->parameters();
     for (auto& p : probe->parameters()) all.push_back(p);
+    for (auto& p : readout->parameters()) all.push_back(p);
     torch::nn::utils::clip_grad_norm_(all, o.clip);
     optimizer.step();
+    readout_optimizer.step();
     last_loss = parts.answer;
     if (!std::isfinite(loss.item<double>()))
       throw Error(
@@ -436,7 +479,7 @@ TrainReport trainDemoModel(const TrainOptions& o, const LlavaConfig& config) {
       ++loss_n;
     }
     ++st.step;
-    progress.update(st.step, last_loss, parts.probe, parts.focus, parts.retrieval, lr,
+    progress.update(st.step, last_loss, parts.probe, parts.focus, parts.retrieval, parts.readout, lr,
                     answers);
     if (loss_n > 0 && (st.step % 10 == 0 || st.step == o.steps)) {
       st.loss_curve.push_back({st.step, loss_acc / loss_n});
@@ -451,6 +494,7 @@ TrainReport trainDemoModel(const TrainOptions& o, const LlavaConfig& config) {
       spdlog::info("step {}: patch probe on object patches:{}", st.step, heads);
       clockNow();
       saveCheckpoint(ckpt, net, probe, optimizer, st, o);
+      saveReadout(ckpt, readout, readout_optimizer);
     }
   }
   progress.finish();

@@ -24,6 +24,7 @@ struct TrainOptions {
   double probe_weight = 1.0;  // weight of the training-only patch probe loss (0: off)
   double focus_weight = 0.2;  // weight of the layer-0 question-to-object attention loss (0: off)
   double retrieval_weight = 0.5;  // weight of the answer-to-object retrieval attention loss (0: off)
+  double readout_weight = 0.5;  // weight of the colour/shape readout of the retrieval heads (0: off)
   std::uint64_t seed = 1;
   bool resume = false;
   int checkpoint_every = 50;  // steps

@@ -23,6 +23,19 @@ void syncDevice(const c10::Device& device) {
   if (device.is_cuda()) torch::cuda::synchronize();
 }
 
+// The text a generated token adds to the answer: the decoded answer with it minus the decoded
+// answer without it, as Hugging Face's TextStreamer does. Decoding the token alone loses the
+// spaces a word-level or SentencePiece decoder puts between tokens.
+std::string textDelta(const Tokenizer& tok, const std::vector<TokenInfo>& tokens, int token) {
+  std::vector<int> ids;
+  for (const TokenInfo& t : tokens)
+    if (t.modality == Modality::Generated) ids.push_back(t.id);
+  const std::string before = tok.decode(ids, false);
+  ids.push_back(token);
+  const std::string after = tok.decode(ids, false);
+  return after.starts_with(before) ? after.substr(before.size()) : tok.decode({token}, false);
+}
+
 }  // namespace
 
 Engine::Engine(std::shared_ptr<VlmModel> model, std::unique_ptr<Policy> policy)
@@ -137,7 +150,8 @@ at::Tensor Engine::decode(std::int64_t token) {
   info.id = static_cast<int>(token);
   info.position = next_position_;
   info.modality = Modality::Generated;
-  if (const Tokenizer* tok = model_->tokenizer()) info.text = tok->decode({static_cast<int>(token)}, false);
+  if (const Tokenizer* tok = model_->tokenizer())
+    info.text = textDelta(*tok, tokens_, static_cast<int>(token));
   tokens_.push_back(info);
   const int held = cache_.layer(0).size();
   if (model_->rotaryRegime(held + 1) != model_->rotaryRegime(held)) recomputeCache(held + 1);
