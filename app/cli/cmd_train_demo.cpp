@@ -40,7 +40,7 @@ void addTrainDemoCommand(CLI::App& app, const GlobalOptions&) {
   cmd->add_option("--out", t.out_dir, "output folder (Hugging Face LLaVA layout)")
       ->capture_default_str();
   cmd->add_option("--steps", t.steps, "optimizer steps")->capture_default_str();
-  cmd->add_option("--batch", t.batch, "scene groups per step (each ~10 question/answer samples)")
+  cmd->add_option("--batch", t.batch, "scene groups per step (each one scene with ~20 question/answer branches)")
       ->capture_default_str();
   cmd->add_option("--lr", t.lr, "peak learning rate")->capture_default_str();
   cmd->add_option("--warmup", t.warmup, "linear warm-up steps")->capture_default_str();

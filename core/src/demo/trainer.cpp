@@ -273,17 +273,26 @@ struct TrainState {
   Json history = Json::array();     // {from_step, options} per run: a resumed run may change them
 };
 
+// A training-only module's tensors, named "<prefix>.<parameter>", and an optimizer's state.
+void saveModule(const fs::path& file, torch::nn::Module& module, const std::string& prefix) {
+  std::map<std::string, at::Tensor> tensors;
+  for (auto& item : module.named_parameters(true))
+    tensors[prefix + "." + item.key()] = item.value().detach();
+  writeTorchSafetensors(file.string(), tensors, {{"format", "pt"}});
+}
+
+void saveOptimizer(const fs::path& file, torch::optim::Optimizer& opt) {
+  const fs::path tmp = file.string() + ".tmp";
+  torch::save(opt, tmp.string());
+  fs::rename(tmp, file);
+}
+
 // The retrieval readouts keep their own optimizer and files, so a checkpoint written before they
 // existed still resumes (they then start fresh).
 void saveReadout(const fs::path& dir, demo::RetrievalReadout& readout,
                  torch::optim::Optimizer& opt) {
-  std::map<std::string, at::Tensor> tensors;
-  for (auto& item : readout->named_parameters(true))
-    tensors["readout." + item.key()] = item.value().detach();
-  writeTorchSafetensors((dir / "readout.safetensors").string(), tensors, {{"format", "pt"}});
-  const fs::path tmp = dir / "readout_optimizer.pt.tmp";
-  torch::save(opt, tmp.string());
-  fs::rename(tmp, dir / "readout_optimizer.pt");
+  saveModule(dir / "readout.safetensors", *readout, "readout");
+  saveOptimizer(dir / "readout_optimizer.pt", opt);
 }
 
 void loadReadout(const fs::path& dir, demo::RetrievalReadout& readout,
@@ -302,13 +311,8 @@ void saveCheckpoint(const fs::path& dir, LlavaNet& net, demo::PatchProbe& probe,
   fs::create_directories(dir);
   writeTorchSafetensors((dir / "model.safetensors").string(), namedTensors(net),
                         {{"format", "pt"}});
-  std::map<std::string, at::Tensor> probe_tensors;
-  for (auto& item : probe->named_parameters(true))
-    probe_tensors["probe." + item.key()] = item.value().detach();
-  writeTorchSafetensors((dir / "probe.safetensors").string(), probe_tensors, {{"format", "pt"}});
-  const fs::path tmp = dir / "optimizer.pt.tmp";
-  torch::save(opt, tmp.string());
-  fs::rename(tmp, dir / "optimizer.pt");
+  saveModule(dir / "probe.safetensors", *probe, "probe");
+  saveOptimizer(dir / "optimizer.pt", opt);
   Json j = {{"step", st.step},
             {"wall_seconds", st.wall_seconds},
             {"options", optionsJson(o)},

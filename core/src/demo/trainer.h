@@ -11,11 +11,11 @@ namespace hae::demo {
 
 struct TrainOptions {
   std::string out_dir = "resources/demo/model";
-  int steps = 1200;
-  int batch = 8;               // scene groups per step (each ~10 supervised answers)
+  int steps = 8000;
+  int batch = 8;               // scene groups per step (each ~20 supervised answers)
   double lr = 2e-3;            // peak learning rate
-  int warmup = 60;             // linear warm-up steps
-  int vision_steps = 300;      // first steps train the vision tower on the patch probe alone
+  int warmup = 100;            // linear warm-up steps
+  int vision_steps = 1000;     // first steps train the vision tower on the patch probe alone
   int vision_batch = 32;       // images per vision-stage step
   double min_lr_ratio = 0.05;  // cosine decays to lr * this
   double weight_decay = 0.05;
@@ -23,8 +23,8 @@ struct TrainOptions {
   double beta2 = 0.98;
   double probe_weight = 1.0;  // weight of the training-only patch probe loss (0: off)
   double focus_weight = 0.2;  // weight of the layer-0 question-to-object attention loss (0: off)
-  double retrieval_weight = 0.5;  // weight of the answer-to-object retrieval attention loss (0: off)
-  double readout_weight = 0.5;  // weight of the colour/shape readout of the retrieval heads (0: off)
+  double retrieval_weight = 1.0;  // weight of the answer-to-object retrieval attention loss (0: off)
+  double readout_weight = 1.0;  // weight of the colour/shape readout of the retrieval heads (0: off)
   std::uint64_t seed = 1;
   bool resume = false;
   int checkpoint_every = 50;  // steps
