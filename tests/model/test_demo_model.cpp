@@ -129,8 +129,9 @@ TEST(DemoModel, AnswersTheReadmeQuestion) {
   EXPECT_EQ(s.answer(), circle);
 }
 
-// The per-step token texts the studio streams join into the answer, spaces included (a word-level
-// tokenizer decodes a lone token without the space before it).
+// The per-step token texts the studio streams join into the answer, and the prompt's into the
+// question, spaces included (a word-level tokenizer decodes a lone token without the space before
+// it).
 TEST(DemoModel, StreamedTokenTextsJoinIntoTheAnswer) {
   SessionOptions o;
   o.model_dir = committedModel();
@@ -141,6 +142,11 @@ TEST(DemoModel, StreamedTokenTextsJoinIntoTheAnswer) {
     if (t.step > 0) streamed += t.token_text;
   EXPECT_GT(std::count(streamed.begin(), streamed.end(), ' '), 3) << streamed;
   EXPECT_TRUE(s.answer().starts_with(streamed)) << streamed << " | " << s.answer();
+  // The prompt's words keep their spaces too.
+  std::string question;
+  for (const TokenInfo& t : s.runInfo().tokens)
+    if (t.modality == Modality::Text) question += t.text;
+  EXPECT_NE(question.find("describe the image"), std::string::npos) << question;
 }
 
 TEST(DemoModel, TruncatedWeightsGiveAClearError) {

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <numeric>
 
+#include "prompt_text.h"
 #include "hae/error.h"
 #include "hae/image.h"
 #include "idefics3.h"
@@ -268,6 +269,7 @@ PromptPlan Idefics3Model::planTokens(const std::vector<std::int64_t>& ids,
   for (auto& t : plan.tokens)
     if (t.modality != Modality::Visual)
       t.text = tokenizer_ ? tokenizer_->decode({t.id}, false) : fmt::format("#{}", t.id);
+  if (tokenizer_) spaceTextRuns(plan.tokens, *tokenizer_);
   return plan;
 }
 

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include "prompt_text.h"
 #include "hae/error.h"
 #include "hae/image.h"
 #include "llava.h"
@@ -128,6 +129,7 @@ PromptPlan LlavaModel::planFromIds(const std::vector<std::int64_t>& ids, const a
     plan.ids.push_back(id);
     plan.tokens.push_back(std::move(t));
   }
+  if (tokenizer_) spaceTextRuns(plan.tokens, *tokenizer_);
   return plan;
 }
 

@@ -8,6 +8,7 @@
 #include <cctype>
 #include <set>
 
+#include "prompt_text.h"
 #include "hae/error.h"
 #include "hae/image.h"
 #include "phi3v.h"
@@ -191,6 +192,7 @@ PromptPlan Phi3VModel::planFromIds(const std::vector<std::int64_t>& ids,
     plan.ids.push_back(id);
     plan.tokens.push_back(std::move(t));
   }
+  if (tokenizer_) spaceTextRuns(plan.tokens, *tokenizer_);
   return plan;
 }
 
