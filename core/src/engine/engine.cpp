@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "../models/prompt_text.h"
 #include "../text/rope.h"
 #include "hae/error.h"
 
@@ -21,19 +22,6 @@ double msSince(Clock::time_point start) {
 void syncDevice(const c10::Device& device) {
   // CUDA kernels are asynchronous; without a sync the per-layer times would measure launches.
   if (device.is_cuda()) torch::cuda::synchronize();
-}
-
-// The text a generated token adds to the answer: the decoded answer with it minus the decoded
-// answer without it, as Hugging Face's TextStreamer does. Decoding the token alone loses the
-// spaces a word-level or SentencePiece decoder puts between tokens.
-std::string textDelta(const Tokenizer& tok, const std::vector<TokenInfo>& tokens, int token) {
-  std::vector<int> ids;
-  for (const TokenInfo& t : tokens)
-    if (t.modality == Modality::Generated) ids.push_back(t.id);
-  const std::string before = tok.decode(ids, false);
-  ids.push_back(token);
-  const std::string after = tok.decode(ids, false);
-  return after.starts_with(before) ? after.substr(before.size()) : tok.decode({token}, false);
 }
 
 }  // namespace
@@ -150,8 +138,12 @@ at::Tensor Engine::decode(std::int64_t token) {
   info.id = static_cast<int>(token);
   info.position = next_position_;
   info.modality = Modality::Generated;
-  if (const Tokenizer* tok = model_->tokenizer())
-    info.text = textDelta(*tok, tokens_, static_cast<int>(token));
+  if (const Tokenizer* tok = model_->tokenizer()) {
+    std::vector<int> answer;  // the generated tokens so far: the context of this one's text
+    for (const TokenInfo& t : tokens_)
+      if (t.modality == Modality::Generated) answer.push_back(t.id);
+    info.text = addedText(*tok, answer, static_cast<int>(token));
+  }
   tokens_.push_back(info);
   const int held = cache_.layer(0).size();
   if (model_->rotaryRegime(held + 1) != model_->rotaryRegime(held)) recomputeCache(held + 1);

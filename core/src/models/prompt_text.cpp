@@ -1,7 +1,5 @@
 #include "prompt_text.h"
 
-#include <algorithm>
-
 namespace hae {
 
 namespace {
@@ -16,17 +14,22 @@ bool isText(const TokenInfo& t) {
 
 }  // namespace
 
+std::string addedText(const Tokenizer& tokenizer, const std::vector<int>& context, int token) {
+  const std::size_t first = context.size() > kContext ? context.size() - kContext : 0;
+  std::vector<int> ids(context.begin() + static_cast<std::ptrdiff_t>(first), context.end());
+  const std::string before = tokenizer.decode(ids, false);
+  ids.push_back(token);
+  const std::string after = tokenizer.decode(ids, false);
+  return after.starts_with(before) ? after.substr(before.size()) : tokenizer.decode({token}, false);
+}
+
 void spaceTextRuns(std::vector<TokenInfo>& tokens, const Tokenizer& tokenizer) {
   for (std::size_t i = 0; i < tokens.size(); ++i) {
     if (!isText(tokens[i])) continue;
-    std::size_t first = i;
-    while (first > 0 && i - first < kContext && isText(tokens[first - 1])) --first;
-    std::vector<int> ids;
-    for (std::size_t k = first; k < i; ++k) ids.push_back(tokens[k].id);
-    const std::string before = tokenizer.decode(ids, false);
-    ids.push_back(tokens[i].id);
-    const std::string after = tokenizer.decode(ids, false);
-    if (after.starts_with(before)) tokens[i].text = after.substr(before.size());
+    std::vector<int> context;
+    for (std::size_t k = i; k > 0 && i - k < kContext && isText(tokens[k - 1]); --k)
+      context.insert(context.begin(), tokens[k - 1].id);
+    tokens[i].text = addedText(tokenizer, context, tokens[i].id);
   }
 }
 
