@@ -354,6 +354,8 @@ TEST_P(ClipFixture, MatchesTransformersBitForBit) {
             expect.at("crop_u8_sha256").get<std::string>());
 
   // float32 stage: bit-identical bytes.
+  // Bit-exact on every x86-64 CPU: the float stage is one scalar IEEE operation after another in a
+  // fixed order (no BLAS, no vector reduction; CMakeLists.txt turns FMA contraction off).
   EXPECT_EQ(sha256Hex(out.pixel_values.data(), out.pixel_values.size() * sizeof(float)),
             expect.at("pixel_values").at("sha256_f32").get<std::string>());
   if (auto it = tensors.find("pixel_values"); it != tensors.end()) {

@@ -100,6 +100,8 @@ TEST_P(Idefics3Preprocess, TilesMatchReferenceExactly) {
       EXPECT_EQ(sha256Hex(u8.pixels.data(), u8.pixels.size()),
                 slots[t].at("sha256_u8_hwc").get<std::string>());
       const float* f = out.pixel_values.data() + t * per_tile;
+      // Bit-exact on every x86-64 CPU: the float stage is one scalar IEEE operation after another in a
+      // fixed order (no BLAS, no vector reduction; CMakeLists.txt turns FMA contraction off).
       EXPECT_EQ(sha256Hex(f, per_tile * sizeof(float)),
                 slots[t].at("sha256_f32").get<std::string>());
       double sum = 0, sum_sq = 0, lo = 1e30, hi = -1e30;

@@ -482,6 +482,8 @@ TEST_P(Phi3vPreprocess, MatchesTheReferenceProcessor) {
   const auto stats = ref["slot_stats"];
   for (int64_t s = 0; s < slots.size(0); ++s) {
     const auto slot = slots[s].contiguous();
+    // Bit-exact on every x86-64 CPU: the float stage is one scalar IEEE operation after another in a
+    // fixed order (no BLAS, no vector reduction; CMakeLists.txt turns FMA contraction off).
     EXPECT_EQ(sha256Hex(slot.data_ptr<float>(), slot.numel() * sizeof(float)),
               slot_want[s]["sha256_f32"].get<std::string>())
         << "slot " << s;

@@ -18,6 +18,17 @@ inline double maxAbsDiff(const at::Tensor& a, const at::Tensor& b) {
   return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
 }
 
+// Two computations of the same values by GEMMs of different shapes (a whole prompt against a
+// subset of its rows, say) may sum in a different order on another CPU's BLAS kernels, so they
+// are compared with a tolerance relative to the values' size. One fp32 dot product over K terms
+// is off by at most about K * 2^-24 of the sum of |terms|; rel = 1e-5 covers K in the thousands
+// and still fails a wrong or shifted row, which is off by the size of the values themselves.
+inline void expectCloseRelative(const at::Tensor& got, const at::Tensor& want, double rel,
+                                const std::string& what) {
+  const double scale = want.to(torch::kFloat64).abs().max().item<double>();
+  EXPECT_LE(maxAbsDiff(got, want), rel * scale) << what << " (largest |value| " << scale << ")";
+}
+
 struct Reference {
   SafetensorsArchive archive;
   explicit Reference(const std::string& file) : archive(SafetensorsArchive::openFile(file)) {}

@@ -123,6 +123,8 @@ TEST(LlavaVariants, ShardedCheckpointLoadsLikeTheSingleFile) {
   writeJson(dir.path() / "model.safetensors.index.json", index);
   std::shared_ptr<VlmModel> sharded = loadModel(dir.str(), {});
   std::shared_ptr<VlmModel> single = loadModel(dataPath("models/tiny-llava"), {});
+  // Bit for bit: the same weights through the same kernels on the same shapes; only the file
+  // layout differs.
   EXPECT_TRUE(torch::equal(prefillLogits(sharded, ref.ids(), ref["pixel_values"]),
                            prefillLogits(single, ref.ids(), ref["pixel_values"])));
 }
@@ -139,6 +141,8 @@ TEST(LlavaVariants, Bf16WeightsLoadExactlyAsRoundedFp32) {
   const json config = readJson(dataPath("models/tiny-llava/config.json"));
   std::shared_ptr<VlmModel> a = loadModel(writeModel(bf16_dir, config, bf16), {});
   std::shared_ptr<VlmModel> b = loadModel(writeModel(rounded_dir, config, rounded), {});
+  // Bit for bit: bf16 -> fp32 is exact, so both models hold identical fp32 weights and run the
+  // same kernels on the same shapes.
   EXPECT_TRUE(torch::equal(prefillLogits(a, ref.ids(), ref["pixel_values"]),
                            prefillLogits(b, ref.ids(), ref["pixel_values"])));
   // And bf16 compute on CPU runs and stays near the fp32 reference.

@@ -91,6 +91,8 @@ TEST_P(NoEviction, FullAndNeutralHaeReproduceTheLogitsBitForBit) {
     const GreedyRun got = runGreedy(hae, f.plan, 12);
     ASSERT_EQ(got.tokens, ref.tokens) << mode;
     for (std::size_t i = 0; i < ref.logits.size(); ++i)
+      // Bit for bit: with nothing evicted both engines run the very same kernels on the very
+      // same shapes, so any difference is a real change of the computation.
       EXPECT_TRUE(torch::equal(got.logits[i], ref.logits[i])) << mode << " step " << i;
     for (const auto& t : got.telemetry) EXPECT_TRUE(t.events.empty());
   }
@@ -205,6 +207,7 @@ TEST(HaePolicy, RestoreBringsBackTheSameKeysAndValues) {
         const int t = lc.slots()[i].token;
         auto it = first[l].find(t);
         if (it == first[l].end()) continue;  // generated after prefill
+        // Stored rows are copied, never recomputed: exact equality is the right check.
         ASSERT_TRUE(torch::equal(now[l].at(t).first, it->second.first))
             << "K layer " << l << " token " << t;
         ASSERT_TRUE(torch::equal(now[l].at(t).second, it->second.second))
@@ -254,7 +257,9 @@ TEST(HaePolicy, RenumberedCacheEqualsAFreshLayerZeroAtTheNewPositions) {
     LayerCache fresh;
     f.model->layerForward(0, h, positions, cos, sin, fresh, metas, nullptr);
     EXPECT_LT((fresh.keys() - engine.cache().layer(0).keys()).abs().max().item<double>(), 1e-4);
-    EXPECT_TRUE(torch::equal(fresh.values(), engine.cache().layer(0).values()));
+    // The fresh values come from a GEMM over n rows, the cached ones from one over the whole
+    // prompt: equal in exact arithmetic, not bit for bit on every CPU.
+    expectCloseRelative(fresh.values(), engine.cache().layer(0).values(), 1e-5, "layer-0 values");
     // Decoding continues at n, and the event positions stay the tokens' places in the prompt.
     engine.decode(f.plan.ids.back());
     EXPECT_EQ(engine.cache().layer(0).slots().back().position, n);
