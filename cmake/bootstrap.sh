@@ -2,13 +2,14 @@
 # Set-up in one command on a fresh Debian 12 machine:
 #   cmake/bootstrap.sh studio   install what is missing, build, launch the GUI
 #   cmake/bootstrap.sh test     install what is missing, build, run the whole test suite
+#   cmake/bootstrap.sh sanitize build with ASan + UBSan in build-sanitize/ and run the whole suite
 #   cmake/bootstrap.sh deps     only install what is missing
 # Idempotent and non-interactive. BUILD_DIR (default: build) and JOBS (default: all cores) can be set.
 set -euo pipefail
 
 mode=${1:-}
-case "$mode" in studio|test|deps) ;; *)
-  echo "usage: $0 studio|test|deps" >&2; exit 2 ;;
+case "$mode" in studio|test|sanitize|deps) ;; *)
+  echo "usage: $0 studio|test|sanitize|deps" >&2; exit 2 ;;
 esac
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$root/build}
@@ -45,7 +46,7 @@ install_missing() {
 }
 
 build_project() {
-  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release "$@"
   cmake --build "$build" -j "$jobs"
 }
 
@@ -55,6 +56,19 @@ case "$mode" in
   test)
     build_project
     cd "$build" && ctest --output-on-failure -j "$jobs"
+    ;;
+  sanitize)
+    # Its own folder: the instrumented objects never mix with the release build's.
+    build=${BUILD_DIR:-$root/build-sanitize}
+    build_project -DHAE_SANITIZE=ON
+    supp="$root/tests/sanitizer"
+    # Stop at the first report; reports from LibTorch's and Qt's own code that are not ours are
+    # suppressed by name in tests/sanitizer/*.supp, each with its reason.
+    export ASAN_OPTIONS="halt_on_error=1:abort_on_error=1:detect_leaks=1:strict_string_checks=1"
+    export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:suppressions=$supp/ubsan.supp"
+    export LSAN_OPTIONS="suppressions=$supp/lsan.supp:print_suppressions=0"
+    export QT_QPA_PLATFORM=offscreen
+    cd "$build" && ctest --output-on-failure -j "$jobs" --timeout 1800
     ;;
   studio)
     build_project

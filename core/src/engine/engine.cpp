@@ -1,5 +1,6 @@
 #include "engine.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
@@ -9,6 +10,7 @@
 #include "../models/prompt_text.h"
 #include "../text/rope.h"
 #include "hae/error.h"
+#include "hae/weight_manifest.h"
 
 namespace hae {
 
@@ -22,6 +24,32 @@ double msSince(Clock::time_point start) {
 void syncDevice(const c10::Device& device) {
   // CUDA kernels are asynchronous; without a sync the per-layer times would measure launches.
   if (device.is_cuda()) torch::cuda::synchronize();
+}
+
+// A prompt too long for this machine fails inside LibTorch's allocator after minutes of work;
+// refuse it up front. Prefill holds one layer's attention weights (heads x n x n, fp32) and the
+// whole cache at once.
+void requirePrefillFits(const ModelSpec& spec, std::int64_t n) {
+  if (!spec.device.is_cpu()) return;
+  const auto available = availableMemoryBytes();
+  const double attention = 4.0 * spec.num_heads * double(n) * double(n);
+  const double cache = double(spec.kvBytesPerToken()) * double(n);
+  if (!available || attention + cache <= double(*available)) return;
+  throw Error(fmt::format(
+      "prompt of {} tokens: prefill needs about {:.1f} GB for one layer's attention ({} heads x "
+      "{}^2 x 4 bytes) and {:.1f} GB of KV cache, but {:.1f} GB are available; shorten the "
+      "prompt or use fewer image crops/tiles (--num-crops, --image-longest-edge)",
+      n, attention / 1e9, spec.num_heads, n, cache / 1e9, double(*available) / 1e9));
+}
+
+// NaN or Inf logits (broken weights, an overflow in fp16/bf16) would be sampled as some token
+// and printed as an answer; stop the run instead.
+void requireFiniteLogits(const at::Tensor& logits, const std::string& where) {
+  const auto bad = (~torch::isfinite(logits)).sum().item<std::int64_t>();
+  if (bad > 0)
+    throw Error(fmt::format("{}: the model produced {} NaN or Inf logits of {}; the run is stopped "
+                            "(check the weights for NaN/Inf and the load dtype)",
+                            where, bad, logits.numel()));
 }
 
 }  // namespace
@@ -86,6 +114,7 @@ at::Tensor Engine::runLayers(at::Tensor h, at::Tensor positions, std::vector<Slo
 at::Tensor Engine::prefill(const PromptPlan& plan, ForwardCapture* capture) {
   torch::NoGradGuard no_grad;
   const ModelSpec& spec = model_->spec();
+  requirePrefillFits(spec, static_cast<std::int64_t>(plan.ids.size()));
   cache_.reset(spec.num_layers);
   tokens_ = plan.tokens;
   prompt_pixels_ = plan.pixel_values;
@@ -121,6 +150,7 @@ at::Tensor Engine::prefill(const PromptPlan& plan, ForwardCapture* capture) {
     logits = model_->logits(normed.narrow(0, normed.size(0) - 1, 1))[0].to(torch::kFloat32).cpu();
   }
   syncDevice(spec.device);
+  requireFiniteLogits(logits, "prefill");
   telemetry_.model_ms = msSince(start) - telemetry_.policy_ms;
   next_position_ = tokens_.empty() ? 0 : tokens_.back().position + 1;
   rope_shift_ = policy_->renumbersPositions() ? renumberCache() : 0;
@@ -153,6 +183,7 @@ at::Tensor Engine::decode(std::int64_t token) {
   h = runLayers(h, torch::tensor({static_cast<std::int64_t>(metas[0].position)}, torch::kInt64), metas, false,
                 nullptr);
   auto logits = model_->logits(model_->finalNorm(h))[0].to(torch::kFloat32).cpu();
+  requireFiniteLogits(logits, fmt::format("decode step {}", step_));
   telemetry_.model_ms = msSince(start) - telemetry_.policy_ms;
   ++next_position_;
   telemetry_.token_id = info.id;

@@ -6,12 +6,14 @@
 #include <sstream>
 
 #include "hae/error.h"
+#include "hae/file_check.h"
 
 namespace hae::io {
 
 using nlohmann::json;
 
 nlohmann::json readJsonFile(const std::string& path) {
+  requireRegularFile(path, "the JSON file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path + ": cannot open (missing or unreadable)");
   std::stringstream buffer;

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "hae/error.h"
+#include "hae/file_check.h"
 #include "hae/safetensors.h"
 
 namespace hae {
@@ -20,6 +21,7 @@ constexpr const char* kSingleFile = "model.safetensors";
 constexpr const char* kIndexFile = "model.safetensors.index.json";
 
 json readIndex(const std::string& path) {
+  requireRegularFile(path, "the shard index");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path + ": cannot open");
   try {

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "hae/error.h"
+#include "hae/file_check.h"
 #include "hae/safetensors.h"
 
 namespace hae {
@@ -26,6 +27,7 @@ std::string errnoText() {
 }  // namespace
 
 std::shared_ptr<SafetensorsFile> SafetensorsFile::open(const std::string& path) {
+  requireRegularFile(path, "the weights file");  // before open(): a FIFO would block it
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw Error(path + ": cannot open: " + errnoText());
   FdCloser closer{fd};

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -168,12 +169,24 @@ std::vector<TensorView> parseSafetensorsHeader(const std::byte* data, std::size_
 
   const char* text = reinterpret_cast<const char*>(data + 8);
   if (nestingTooDeep(text, text + headerLen)) fail(file, "header: JSON nested too deeply");
+  // nlohmann keeps the last of two equal keys; the reference parser refuses the file, and so
+  // does this one: two tensors under one name means the file is corrupt or was tampered with.
   json root;
+  std::set<std::string> names;
+  std::string duplicate;
+  const json::parser_callback_t noteDuplicate = [&](int depth, json::parse_event_t event,
+                                                    json& parsed) {
+    if (event == json::parse_event_t::key && depth == 1 && duplicate.empty() &&
+        !names.insert(parsed.get<std::string>()).second)
+      duplicate = parsed.get<std::string>();
+    return true;
+  };
   try {
-    root = json::parse(text, text + headerLen);
+    root = json::parse(text, text + headerLen, noteDuplicate);
   } catch (const json::exception& e) {
     fail(file, std::string("header: invalid JSON: ") + e.what());
   }
+  if (!duplicate.empty()) failTensor(file, duplicate, "listed twice in the header");
   if (!root.is_object()) fail(file, "header: expected a JSON object, got " + typeName(root));
 
   const std::uint64_t dataSize = size - 8 - headerLen;

@@ -42,10 +42,18 @@ LlavaModel::LlavaModel(LlavaConfig config, std::optional<Tokenizer> tokenizer,
     if (layer < -(n + 1) || layer > n)
       throw Error(fmt::format("config.json: vision_feature_layer {} is outside [-{}, {}]", layer, n + 1, n));
   }
+  // transformers' legacy merge accepted an image token past the vocabulary; this engine embeds
+  // the prompt's ids before merging, so the image token needs a row of embed_tokens.
+  if (config_.image_token_index >= config_.text.vocab_size)
+    throw Error(fmt::format("config.json: image_token_index {} is beyond text_config.vocab_size {}",
+                            config_.image_token_index, config_.text.vocab_size));
   if (config_.vision_feature_select_strategy != "default" && config_.vision_feature_select_strategy != "full")
     throw Error("config.json: vision_feature_select_strategy '" + config_.vision_feature_select_strategy +
                 "' is not supported (default, full)");
-  net_ = LlavaNet(config_);
+  {
+    ConstructInDtype in_load_dtype(options.float_dtype);
+    net_ = LlavaNet(config_);
+  }
   net_->eval();
   const auto& t = config_.text;
   spec_ = decoderSpec("llava", std::move(name), t, options);
@@ -137,11 +145,22 @@ std::string LlavaModel::describe() const {
 std::unique_ptr<LlavaModel> loadLlava(const std::string& dir, const LoadOptions& options) {
   const fs::path folder(dir);
   LlavaConfig config = loadLlavaConfig(dir);
+  const auto archive = openCheckpointFor(dir, llavaManifest(config), options);
   std::optional<Tokenizer> tokenizer;
-  if (fs::exists(folder / "tokenizer.json")) tokenizer = Tokenizer::fromFile((folder / "tokenizer.json").string());
+  if (fs::exists(folder / "tokenizer.json")) {
+    tokenizer = Tokenizer::fromFile((folder / "tokenizer.json").string());
+    checkImageToken(*tokenizer, config.image_token_index, "<image>", dir, "image_token_index");
+  }
   ClipPreprocessConfig preprocess;
   if (fs::exists(folder / "preprocessor_config.json")) {
     preprocess = loadClipPreprocessConfig((folder / "preprocessor_config.json").string());
+    // The tower's position embeddings cover exactly one image size.
+    if (preprocess.do_center_crop && (preprocess.crop_width != config.vision.image_size ||
+                                      preprocess.crop_height != config.vision.image_size))
+      throw Error(fmt::format(
+          "{}/preprocessor_config.json: crop_size {}x{} differs from config.json's "
+          "vision_config.image_size {}",
+          dir, preprocess.crop_width, preprocess.crop_height, config.vision.image_size));
   } else {
     preprocess.shortest_edge = preprocess.crop_width = preprocess.crop_height = config.vision.image_size;
   }
@@ -150,7 +169,7 @@ std::unique_ptr<LlavaModel> loadLlava(const std::string& dir, const LoadOptions&
     config.text.eos_token_ids = generation->eos_token_ids;
   auto model = std::make_unique<LlavaModel>(config, std::move(tokenizer), preprocess,
                                             folder.filename().string(), options);
-  loadModuleWeights(*model->net(), SafetensorsArchive::openFolder(dir), "", options);
+  loadModuleWeights(*model->net(), archive, "", options);
   return model;
 }
 

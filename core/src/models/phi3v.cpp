@@ -45,12 +45,13 @@ Phi3VModel::Phi3VModel(Phi3Config config, std::optional<Tokenizer> tokenizer,
   if (t.sliding_window && *t.sliding_window < t.max_position_embeddings)
     spdlog::warn("config.json: sliding_window {} is not applied; attention spans the whole cache",
                  *t.sliding_window);
-  lm_ = LlamaForCausalLM(t);
-  lm_->eval();
-  if (config_.has_vision) {
-    vision_ = Phi3ImageEmbedding(config_);
-    vision_->eval();
+  {
+    ConstructInDtype in_load_dtype(options.float_dtype);
+    lm_ = LlamaForCausalLM(t);
+    if (config_.has_vision) vision_ = Phi3ImageEmbedding(config_);
   }
+  lm_->eval();
+  if (vision_) vision_->eval();
   spec_ = decoderSpec(config_.has_vision ? "phi3_v" : "phi3", std::move(name), t, options);
   spec_.parameters = countParameters(*lm_) + (vision_ ? countParameters(*vision_) : 0);
   lm_->to(options.device, options.float_dtype);
@@ -231,6 +232,7 @@ std::string Phi3VModel::describe() const {
 std::unique_ptr<Phi3VModel> loadPhi3(const std::string& dir, const LoadOptions& options) {
   const fs::path folder(dir);
   Phi3Config config = loadPhi3Config(dir);
+  const auto archive = openCheckpointFor(dir, phi3Manifest(config), options);
   std::optional<Tokenizer> tokenizer;
   if (fs::exists(folder / "tokenizer.json"))
     tokenizer = Tokenizer::fromFile((folder / "tokenizer.json").string());
@@ -242,7 +244,6 @@ std::unique_ptr<Phi3VModel> loadPhi3(const std::string& dir, const LoadOptions& 
     config.text.eos_token_ids = generation->eos_token_ids;
   auto model = std::make_unique<Phi3VModel>(config, std::move(tokenizer), preprocess,
                                             folder.filename().string(), options);
-  const auto archive = SafetensorsArchive::openFolder(dir);
   loadPhi3DecoderWeights(*model->decoder(), archive, "", options);
   if (config.has_vision)
     loadModuleWeights(*model->imageEmbedding(), archive, "model.vision_embed_tokens.", options);

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "hae/error.h"
+#include "hae/file_check.h"
 #include "hae/idefics3_config.h"
 #include "hae/model_config.h"
 #include "hae/phi3_config.h"
@@ -12,6 +13,7 @@
 #include "io/json_fields.h"
 #include "llava.h"
 #include "phi3v.h"
+#include "weights.h"
 
 namespace hae {
 
@@ -46,17 +48,27 @@ std::unique_ptr<VlmModel> loadModel(const std::string& dir, const LoadOptions& o
 
 std::unique_ptr<VlmModel> randomModel(const std::string& config_path, const LoadOptions& options,
                                       std::uint64_t seed) {
+  requireRegularFile(config_path, "the config file");
   std::ifstream in(config_path);
   if (!in) throw Error(config_path + ": cannot read the config file");
   std::stringstream text;
   text << in.rdbuf();
   const auto json = io::parseJsonText(text.str(), config_path);
-  if (json.is_object() && json.value("model_type", std::string()) == "idefics3")
-    return randomIdefics3(parseIdefics3Config(text.str(), config_path), options, seed);
-  if (json.is_object() && (json.value("model_type", std::string()) == "phi3" ||
-                           json.value("model_type", std::string()) == "phi3_v"))
-    return randomPhi3(parsePhi3Config(text.str(), config_path), options, seed);
-  return randomLlava(parseLlavaConfig(text.str(), config_path), options, seed);
+  const std::string type = json.is_object() ? json.value("model_type", std::string()) : "";
+  // Each family: parse, check the size against this machine's memory, then build.
+  if (type == "idefics3") {
+    const auto config = parseIdefics3Config(text.str(), config_path);
+    checkRandomInitFits(idefics3Manifest(config), options, config_path);
+    return randomIdefics3(config, options, seed);
+  }
+  if (type == "phi3" || type == "phi3_v") {
+    const auto config = parsePhi3Config(text.str(), config_path);
+    checkRandomInitFits(phi3Manifest(config), options, config_path);
+    return randomPhi3(config, options, seed);
+  }
+  const auto config = parseLlavaConfig(text.str(), config_path);
+  checkRandomInitFits(llavaManifest(config), options, config_path);
+  return randomLlava(config, options, seed);
 }
 
 }  // namespace hae

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "../io/torch_tensors.h"
+#include "../models/weights.h"
 #include "hae/error.h"
 
 namespace hae {
@@ -51,7 +52,7 @@ const char* factorsName(LongRope::Factors f) {
 }
 
 void loadPhi3DecoderWeights(LlamaForCausalLMImpl& lm, const SafetensorsArchive& archive,
-                            const std::string& prefix, const LoadOptions& options) {
+                            const std::string& prefix, const LoadOptions&) {
   torch::NoGradGuard no_grad;
   auto& layer0 = lm.model->layer(0);
   const int64_t q_rows = layer0.self_attn->heads * layer0.self_attn->head_dim;
@@ -72,8 +73,6 @@ void loadPhi3DecoderWeights(LlamaForCausalLMImpl& lm, const SafetensorsArchive& 
   const int64_t fused_rows[] = {q_rows + 2 * kv_rows, q_rows + 2 * kv_rows, q_rows + 2 * kv_rows,
                                 2 * mlp_rows, 2 * mlp_rows};
 
-  std::string cached_name;  // q, k and v come from one fused tensor: convert it once
-  at::Tensor cached;
   for (auto& item : lm.named_parameters(/*recurse=*/true)) {
     const std::string& key = item.key();
     at::Tensor& param = item.value();
@@ -100,18 +99,11 @@ void loadPhi3DecoderWeights(LlamaForCausalLMImpl& lm, const SafetensorsArchive& 
       throw Error(fmt::format("{}: tensor '{}' has shape [{}], config.json implies [{}]",
                               view->file, name, fmt::join(view->shape, ", "),
                               fmt::join(expect, ", ")));
-    if (name != cached_name) {
-      cached = toTorch(*view);
-      cached_name = name;
-      if (!cached.is_floating_point())
-        throw Error(fmt::format("{}: tensor '{}' has dtype {}, expected a float type", view->file,
-                                name, dtypeName(view->dtype)));
-    }
-    auto value = part ? cached.narrow(0, part->start, part->rows) : cached;
-    // fp16 checkpoints become the load dtype here (LibTorch has no fp16 GEMM on CPU). Always a
-    // copy, so a split part does not keep the whole fused tensor alive.
-    param.set_data(
-        value.to(options.device, options.float_dtype, /*non_blocking=*/false, /*copy=*/true));
+    if (!c10::isFloatingType(toScalarType(view->dtype)))
+      throw Error(fmt::format("{}: tensor '{}' has dtype {}, expected a float type", view->file,
+                              name, dtypeName(view->dtype)));
+    // fp16 checkpoints become the load dtype here (LibTorch has no fp16 GEMM on CPU), in place.
+    copyCheckpointTensor(param, *view, part ? part->start : 0, part ? part->rows : -1);
   }
 }
 

@@ -7,6 +7,7 @@
 
 #include "hae/clip_preprocess.h"
 #include "hae/error.h"
+#include "hae/file_check.h"
 
 namespace hae {
 namespace {
@@ -30,10 +31,13 @@ bool readBool(const json& j, const char* key, bool fallback, const Context& ctx)
   return j.at(key).get<bool>();
 }
 
+// Sizes above 8192 px are no vision tower's: a 65536 px crop would need 51 GB of floats.
+constexpr long long kMaxSidePixels = 8192;
+
 int readPositiveInt(const json& j, const char* key, const Context& ctx) {
   if (!j.at(key).is_number_integer() || j.at(key).get<long long>() <= 0 ||
-      j.at(key).get<long long>() > (1 << 16)) {
-    ctx.fail(key, "must be a positive integer up to 65536");
+      j.at(key).get<long long>() > kMaxSidePixels) {
+    ctx.fail(key, "must be a positive integer up to " + std::to_string(kMaxSidePixels));
   }
   return j.at(key).get<int>();
 }
@@ -111,6 +115,7 @@ void readCropSize(const json& j, ClipPreprocessConfig& cfg, const Context& ctx) 
 }  // namespace
 
 ClipPreprocessConfig loadClipPreprocessConfig(const std::string& path) {
+  requireRegularFile(path, "the preprocessor config");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error("cannot open preprocessor config '" + path + "'");
   json j;
