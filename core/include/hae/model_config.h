@@ -9,12 +9,14 @@
 
 namespace hae {
 
-// rope_scaling of a text config. Which fields matter depends on rope_type.
+// rope_scaling of a text config. Which fields matter depends on rope_type. For a Llama text
+// model (llava, idefics3) the parser accepts exactly transformers 4.49's types (default, linear,
+// dynamic, yarn, longrope, llama3) and refuses a missing required key; Phi-3 checks its own.
 struct RopeScaling {
-  std::string rope_type = "default";  // JSON "rope_type" or legacy "type": linear, dynamic, llama3,
-                                      // longrope ("su" is normalised to it), yarn, ...
+  std::string rope_type = "default";  // JSON "rope_type" or legacy "type" ("type" wins when both
+                                      // are set, as in LlamaConfig); "su" becomes longrope
   double factor = 1.0;
-  std::optional<int> original_max_position_embeddings;
+  std::optional<int> original_max_position_embeddings;  // llama3 (rope_scaling's own key)
   std::vector<double> short_factor, long_factor;            // longrope
   std::optional<double> low_freq_factor, high_freq_factor;  // llama3
   std::optional<double> attention_factor;                   // longrope, yarn

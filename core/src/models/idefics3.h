@@ -87,7 +87,7 @@ class Idefics3Model final : public VlmModel {
   std::optional<Tokenizer> tokenizer_;
   Idefics3PreprocessConfig preprocess_;
   Idefics3Net net_{nullptr};
-  RotaryEmbedding rope_;
+  LlamaRotaryEmbedding rope_;  // SmolVLM's text model is LlamaModel, rope_scaling included
   ModelSpec spec_;
 };
 

@@ -2,9 +2,12 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
+#include <cmath>
 #include <limits>
 
 #include "../models/activations.h"
+#include "hae/error.h"
 
 namespace hae {
 
@@ -171,7 +174,139 @@ LlamaModelImpl::LlamaModelImpl(const TextConfig& c) {
   norm = register_module("norm", RmsNorm(c.hidden_size, c.rms_norm_eps));
 }
 
-LlamaForCausalLMImpl::LlamaForCausalLMImpl(const TextConfig& c) : rope(c.head_dim, c.rope_theta) {
+namespace {
+
+// Each helper follows the transformers 4.49 expression named in its comment, operation by
+// operation (Python's `x / tensor` is reciprocal() * x, `base ** tensor` with a float base is
+// pow(Scalar, Tensor) in fp32), so the fp32 tables round as transformers' do.
+
+// torch.arange(0, dim, 2, dtype=torch.int64).float() / dim
+at::Tensor evenOverDim(int dim) {
+  return torch::arange(0, dim, 2, torch::kInt64).to(torch::kFloat32) / dim;
+}
+
+// _compute_default_rope_parameters: 1.0 / (base ** (arange(0, dim, 2) / dim))
+at::Tensor defaultInvFreq(double base, int dim) {
+  return torch::pow(at::Scalar(base), evenOverDim(dim)).reciprocal();
+}
+
+// _compute_yarn_parameters
+at::Tensor yarnInvFreq(double base, int dim, int max_positions, double factor, double beta_fast,
+                       double beta_slow) {
+  auto correctionDim = [&](double rotations) {
+    return (dim * std::log(max_positions / (rotations * 2 * M_PI))) / (2 * std::log(base));
+  };
+  const double low = std::max(std::floor(correctionDim(beta_fast)), 0.0);
+  double high = std::min(std::ceil(correctionDim(beta_slow)), static_cast<double>(dim - 1));
+  if (low == high) high += 0.001;  // linear_ramp_factor: "Prevent singularity"
+  auto pos_freqs = torch::pow(at::Scalar(base), evenOverDim(dim));
+  auto extrapolation = pos_freqs.reciprocal();
+  auto interpolation = (pos_freqs * factor).reciprocal();
+  auto ramp = ((torch::arange(dim / 2, torch::kFloat32) - low) / (high - low)).clamp(0, 1);
+  auto extrapolation_factor = 1 - ramp;
+  return interpolation * (1 - extrapolation_factor) + extrapolation * extrapolation_factor;
+}
+
+// _compute_longrope_parameters: 1.0 / (ext_factors * base ** (arange(0, dim, 2) / dim))
+at::Tensor longRopeInvFreq(double base, int dim, const std::vector<double>& factors) {
+  auto ext = torch::tensor(std::vector<float>(factors.begin(), factors.end()), torch::kFloat32);
+  return (ext * torch::pow(at::Scalar(base), evenOverDim(dim))).reciprocal();
+}
+
+// _compute_llama3_parameters
+at::Tensor llama3InvFreq(double base, int dim, const RopeScaling& r) {
+  auto inv_freq = defaultInvFreq(base, dim);
+  const double factor = r.factor, low_freq_factor = *r.low_freq_factor,
+               high_freq_factor = *r.high_freq_factor;
+  const double old_context_len = *r.original_max_position_embeddings;
+  const double low_freq_wavelen = old_context_len / low_freq_factor;
+  const double high_freq_wavelen = old_context_len / high_freq_factor;
+  auto wavelen = inv_freq.reciprocal() * (2 * M_PI);
+  auto inv_freq_llama = torch::where(wavelen > low_freq_wavelen, inv_freq / factor, inv_freq);
+  auto smooth_factor = (wavelen.reciprocal() * old_context_len - low_freq_factor) /
+                       (high_freq_factor - low_freq_factor);
+  auto smoothed = (1 - smooth_factor) * inv_freq_llama / factor + smooth_factor * inv_freq_llama;
+  auto is_medium_freq = (~(wavelen < high_freq_wavelen)).mul(~(wavelen > low_freq_wavelen));
+  return torch::where(is_medium_freq, smoothed, inv_freq_llama);
+}
+
+}  // namespace
+
+LlamaRotaryEmbedding::LlamaRotaryEmbedding(const TextConfig& c)
+    : theta_(c.rope_theta), dim_(c.head_dim), max_positions_(c.max_position_embeddings) {
+  torch::NoGradGuard no_grad;
+  const RopeScaling none;
+  const RopeScaling& r = c.rope_scaling ? *c.rope_scaling : none;
+  type_ = r.rope_type;
+  factor_ = r.factor;
+  if (type_ == "default") {
+    inv_freq_ = defaultInvFreq(theta_, dim_);
+  } else if (type_ == "linear") {
+    inv_freq_ = defaultInvFreq(theta_, dim_).div_(factor_);  // inv_freq /= factor
+  } else if (type_ == "dynamic") {
+    // _compute_dynamic_ntk_parameters without seq_len (at init): seq_len = max_position_embeddings,
+    // in Python floats.
+    const double seq_len = max_positions_;
+    const double base = theta_ * std::pow((factor_ * seq_len / max_positions_) - (factor_ - 1),
+                                          static_cast<double>(dim_) / (dim_ - 2));
+    inv_freq_ = defaultInvFreq(base, dim_);
+  } else if (type_ == "yarn") {
+    // beta_fast / beta_slow: `get(...) or 32` / `or 1`, so 0 also means the default.
+    const double beta_fast = r.beta_fast && *r.beta_fast != 0 ? *r.beta_fast : 32;
+    const double beta_slow = r.beta_slow && *r.beta_slow != 0 ? *r.beta_slow : 1;
+    inv_freq_ = yarnInvFreq(theta_, dim_, max_positions_, factor_, beta_fast, beta_slow);
+    attention_factor_ = r.attention_factor ? *r.attention_factor : 0.1 * std::log(factor_) + 1.0;
+  } else if (type_ == "longrope") {
+    if (static_cast<int>(r.short_factor.size()) != dim_ / 2)
+      throw Error("rope_scaling: short_factor has " + std::to_string(r.short_factor.size()) +
+                  " values, head_dim / 2 is " + std::to_string(dim_ / 2));
+    inv_freq_ = longRopeInvFreq(theta_, dim_, r.short_factor);
+    double factor = factor_;
+    int original = max_positions_;
+    if (c.original_max_position_embeddings) {
+      original = *c.original_max_position_embeddings;
+      factor = static_cast<double>(max_positions_) / original;
+    }
+    if (r.attention_factor)
+      attention_factor_ = *r.attention_factor;
+    else
+      attention_factor_ = factor <= 1.0 ? 1.0
+                                        : std::sqrt(1 + std::log(factor) /
+                                                            std::log(static_cast<double>(original)));
+  } else if (type_ == "llama3") {
+    inv_freq_ = llama3InvFreq(theta_, dim_, r);
+  } else {
+    throw Error("rope_scaling: rope_type '" + type_ + "' is not supported for the Llama decoder");
+  }
+}
+
+at::Tensor LlamaRotaryEmbedding::invFreq(std::int64_t seq_len) const {
+  if (type_ != "dynamic" || seq_len <= max_positions_) return inv_freq_;
+  // _compute_dynamic_ntk_parameters with seq_len = torch.max(position_ids) + 1, a 0-dim int64
+  // tensor: the base is computed in fp32 tensor arithmetic, as there.
+  torch::NoGradGuard no_grad;
+  auto scaled =
+      torch::scalar_tensor(seq_len, torch::kInt64) * factor_ / max_positions_ - (factor_ - 1);
+  auto base = scaled.pow(static_cast<double>(dim_) / (dim_ - 2)) * theta_;
+  return torch::pow(base, evenOverDim(dim_)).reciprocal();
+}
+
+std::pair<at::Tensor, at::Tensor> LlamaRotaryEmbedding::cosSin(const at::Tensor& positions,
+                                                                at::ScalarType dtype) const {
+  at::Tensor inv = inv_freq_;
+  if (type_ == "dynamic" && positions.numel() > 0)
+    inv = invFreq(positions.max().item<std::int64_t>() + 1);
+  auto freqs = torch::outer(positions.to(torch::kFloat32), inv.to(positions.device()));
+  auto emb = torch::cat({freqs, freqs}, -1);
+  auto cos = emb.cos(), sin = emb.sin();
+  if (attention_factor_ != 1.0) {  // transformers multiplies always; by 1 that changes nothing
+    cos = cos * attention_factor_;
+    sin = sin * attention_factor_;
+  }
+  return {cos.to(dtype), sin.to(dtype)};
+}
+
+LlamaForCausalLMImpl::LlamaForCausalLMImpl(const TextConfig& c) : rope(c) {
   model = register_module("model", LlamaModel(c));
   if (!c.tie_word_embeddings)
     lm_head = register_module("lm_head", nn::Linear(nn::LinearOptions(c.hidden_size, c.vocab_size).bias(false)));

@@ -6,7 +6,10 @@
 #include <torch/nn/modules/embedding.h>
 #include <torch/nn/modules/linear.h>
 
+#include <cstdint>
 #include <optional>
+#include <string>
+#include <utility>
 
 #include "../cache/kv_cache.h"
 #include "attention_tap.h"
@@ -60,12 +63,46 @@ struct LlamaModelImpl : torch::nn::Module {
 };
 TORCH_MODULE(LlamaModel);
 
+// transformers 4.49's LlamaRotaryEmbedding with every rope_scaling type ROPE_INIT_FUNCTIONS has
+// (modeling_rope_utils.py): default, linear, dynamic (NTK), yarn, longrope, llama3. The tables
+// are computed with the same fp32 tensor operations, in the same order, as transformers; cos and
+// sin are multiplied by the attention factor (yarn, longrope; 1 elsewhere).
+// Two behaviours of 4.49 that later releases changed, kept here: yarn reads factor,
+// attention_factor, beta_fast and beta_slow only (correction range from max_position_embeddings,
+// always floored / ceiled), and longrope keeps the short factors at every length (the Llama
+// rotary never passes a sequence length to it; Phi-3 switches, see LongRope).
+class LlamaRotaryEmbedding {
+ public:
+  LlamaRotaryEmbedding() = default;
+  // Throws hae::Error for a type the parser would have refused.
+  explicit LlamaRotaryEmbedding(const TextConfig& config);
+  // cos, sin [n, head_dim] for int64 positions [n] (fp32, then cast to dtype). "dynamic" takes
+  // its table from max(positions) + 1, as transformers' _dynamic_frequency_update does from
+  // position_ids: in a prefill that is the prompt length, in a cached decode the new token's
+  // position + 1, never the cache length (eviction shrinks that). Up to max_position_embeddings it
+  // is the original table, past it the NTK table for that length. Unlike transformers, which
+  // keeps the largest table since its last reset, this is a function of the call alone, so a run
+  // does not depend on earlier runs; within one prefill-and-decode both agree.
+  std::pair<at::Tensor, at::Tensor> cosSin(const at::Tensor& positions, at::ScalarType dtype) const;
+  // inv_freq [head_dim / 2] (fp32) of a forward whose largest position is seq_len - 1.
+  at::Tensor invFreq(std::int64_t seq_len) const;
+  double attentionFactor() const { return attention_factor_; }
+  const std::string& type() const { return type_; }
+
+ private:
+  std::string type_ = "default";
+  at::Tensor inv_freq_;  // dynamic: the table up to max_position_embeddings
+  double attention_factor_ = 1.0;
+  double theta_ = 10000.0, factor_ = 1.0;  // dynamic's recomputation needs them
+  int dim_ = 0, max_positions_ = 0;
+};
+
 struct LlamaForCausalLMImpl : torch::nn::Module {
   explicit LlamaForCausalLMImpl(const TextConfig& c);
   torch::Tensor logits(const torch::Tensor& normed);  // uses embed_tokens when tied
   LlamaModel model{nullptr};
   torch::nn::Linear lm_head{nullptr};  // null when tie_word_embeddings
-  RotaryEmbedding rope;
+  LlamaRotaryEmbedding rope;
 };
 TORCH_MODULE(LlamaForCausalLM);
 
