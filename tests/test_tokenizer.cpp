@@ -3,6 +3,7 @@
 // built in place, added-token options, and the errors for malformed files.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -280,6 +281,33 @@ TEST(Tokenizer, MissingUnknownTokenThrowsOnEncode) {
       "wl.json");
   EXPECT_EQ(tok.encode("a a"), (std::vector<int>{0, 0}));
   EXPECT_THROW(tok.encode("a b"), hae::Error);
+}
+
+// A pattern that backtracks catastrophically hits Oniguruma's retry limit (as in HF tokenizers):
+// the error names the tokenizer file, where the pattern sits in it and the pattern itself
+// (shortened), and comes within a second or two.
+TEST(Tokenizer, RetryLimitNamesTheFileAndThePattern) {
+  std::string json = kWordLevel;
+  const std::string pattern =
+      "(a|aa)+(b|c|d|e|f|g|h|i|j|k|l|m|n|o|p|q|r|s|t|u|v|w|x|y|z|0123456789)$";
+  const std::string from = R"("pre_tokenizer": {"type": "Whitespace"})";
+  json.replace(json.find(from), from.size(),
+               R"("pre_tokenizer": {"type": "Split", "pattern": {"Regex": ")" + pattern +
+                   R"("}, "behavior": "Isolated", "invert": false})");
+  const auto tok = hae::Tokenizer::fromJson(json, "models/x/tokenizer.json");
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    tok.encode(std::string(60, 'a') + "!", false);
+    ADD_FAILURE() << "expected the retry limit";
+  } catch (const hae::Error& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(what.rfind("models/x/tokenizer.json: ", 0), 0u) << what;
+    EXPECT_NE(what.find("pre_tokenizer.pattern.Regex"), std::string::npos) << what;
+    EXPECT_NE(what.find("'" + pattern.substr(0, 60) + "...'"), std::string::npos) << what;
+    EXPECT_EQ(what.find(pattern), std::string::npos) << "not shortened: " << what;
+    EXPECT_NE(what.find("retry-limit-in-match over"), std::string::npos) << what;
+  }
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 2.0);
 }
 
 }  // namespace

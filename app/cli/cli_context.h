@@ -1,6 +1,9 @@
 #pragma once
 // What every `hae` subcommand shares: the global flags and the registration signature.
+#include <fmt/core.h>
 #include <CLI/CLI.hpp>
+
+#include <cmath>
 
 namespace hae::cli {
 
@@ -8,6 +11,21 @@ struct GlobalOptions {
   bool verbose = false;
   bool quiet = false;
   int threads = 0;  // 0: all cores
+};
+
+// CLI::Range for floating-point flags: CLI::Range compares with < and >, which NaN passes, and
+// accepts inf when the range is open-ended. This one refuses both, naming the value and range.
+class FiniteRange : public CLI::Validator {
+ public:
+  FiniteRange(double min, double max) : CLI::Validator(fmt::format("FLOAT in [{}, {}]", min, max)) {
+    func_ = [min, max](std::string& input) {
+      double value = 0;
+      if (!CLI::detail::lexical_cast(input, value) || !std::isfinite(value) || value < min ||
+          value > max)
+        return fmt::format("'{}' is not a finite number in [{}, {}]", input, min, max);
+      return std::string();
+    };
+  }
 };
 
 // Each subcommand lives in its own file and registers itself with one of these.

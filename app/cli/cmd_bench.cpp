@@ -164,9 +164,9 @@ void runBenchCommand(const BenchArgs& a, const GlobalOptions& global) {
       std::fflush(stderr);
     };
 
+  bench::checkOutput(o);  // before the model loads
   spdlog::info("hae bench: {} cells x {} cases (shard {}/{}) -> {}", cells.size(), mine,
                shard.index, shard.count, a.out);
-  bench::checkOutput(o);  // before the model loads
   SessionRunner runner(a.session);
   const bench::BenchStats stats = bench::runBench(cells, std::move(cases), runner, o);
   spdlog::info(

@@ -89,8 +89,10 @@ void addRunCommand(CLI::App& app, const GlobalOptions&) {
                   ".html or .pdf (repeatable)");
   cmd->add_option("--max-new-tokens", args->session.max_new_tokens, "stop after N tokens")
       ->check(CLI::Range(1, 100000));
-  cmd->add_option("--temperature", args->session.sampling.temperature, "0 = greedy")->check(CLI::Range(0.0, 100.0));
-  cmd->add_option("--top-p", args->session.sampling.top_p, "nucleus sampling mass")->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--temperature", args->session.sampling.temperature, "0 = greedy")
+      ->check(FiniteRange(0, 100));
+  cmd->add_option("--top-p", args->session.sampling.top_p, "nucleus sampling mass")
+      ->check(FiniteRange(0, 1));
   cmd->add_option("--seed", args->session.sampling.seed, "sampling (and random-init) seed");
   cmd->add_option("--dtype", args->session.dtype, "fp32, bf16 (or fp16 on CUDA)")
       ->check(CLI::IsMember({"fp32", "bf16", "fp16"}));

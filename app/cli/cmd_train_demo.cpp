@@ -5,6 +5,7 @@
 #include "cli_context.h"
 #include "demo/evaluate.h"
 #include "demo/trainer.h"
+#include "hae/report.h"
 
 namespace hae::cli {
 
@@ -18,6 +19,7 @@ struct TrainArgs {
 
 void runTrain(TrainArgs& a) {
   a.train.progress = !a.no_progress;
+  checkOutputFolder("--out", a.train.out_dir);
   demo::validateTrainOptions(a.train);
   const demo::TrainReport report = demo::trainDemoModel(a.train);
   fmt::print("trained {} steps in {:.0f} s, final loss {:.4f}, {} parameters -> {}\n", report.steps,

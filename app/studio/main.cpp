@@ -39,9 +39,10 @@ int main(int argc, char** argv) {
   hae::setupLogging(hae::Verbosity::Normal);
   bool threads_ok = false;
   const int n = parser.value(threads).toInt(&threads_ok);
-  if (!threads_ok || n < 0) {
-    qCritical("hae-studio: --threads must be a non-negative integer, got '%s'",
-              qPrintable(parser.value(threads)));
+  // The CLI's bound: a huge count would have LibTorch and OpenBLAS spawn threads without end.
+  if (!threads_ok || n < 0 || n > hae::kMaxThreads) {
+    qCritical("hae-studio: --threads must be an integer in [0, %d] (0: all cores), got '%s'",
+              hae::kMaxThreads, qPrintable(parser.value(threads)));
     return 2;
   }
   hae::setThreads(n);
@@ -80,8 +81,9 @@ int main(int argc, char** argv) {
   options.threads = n;
   options.loadDemo = !script.scripted;
   hae::studio::MainWindow window(options);
-  window.show();
   hae::studio::ScriptedRun runner(&window, script);
+  if (!runner.checkOptions()) return 1;
+  window.show();
   if (!script.screenshot.isEmpty()) runner.start();
   return app.exec();
 }

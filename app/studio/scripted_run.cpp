@@ -4,6 +4,8 @@
 #include <QComboBox>
 #include <QTimer>
 
+#include "hae/error.h"
+#include "hae/policy_catalog.h"
 #include "hae/widgets/policy_form.h"
 #include "main_window.h"
 #include "session_controller.h"
@@ -13,9 +15,37 @@ namespace hae::studio {
 ScriptedRun::ScriptedRun(MainWindow* window, ScriptOptions options, QObject* parent)
     : QObject(parent), window_(window), options_(std::move(options)) {}
 
+bool ScriptedRun::checkOptions() {
+  if (!options_.scripted || checked_) return !done_;
+  checked_ = true;
+  // The form clamps what it is given (ddes.budget=nan would run as 0), so the knobs go through
+  // the same validation as `hae run --set`, with its message.
+  widgets::PolicyForm* form = window_->policyForm();
+  QString message;
+  if (!options_.policy.isEmpty() && form->policyBox()->findText(options_.policy) < 0) {
+    message = tr("unknown policy '%1'").arg(options_.policy);
+  } else {
+    try {
+      checkPolicyKnobs(
+          options_.policy.isEmpty() ? form->policyName() : options_.policy.toStdString(),
+          options_.knobs);
+    } catch (const Error& e) {
+      message = QString::fromStdString(e.what());
+    }
+  }
+  if (message.isEmpty()) return true;
+  done_ = true;
+  qCritical("hae-studio: %s", qPrintable(message));
+  return false;
+}
+
 void ScriptedRun::start() {
   if (!options_.scripted) {
     QTimer::singleShot(300, this, &ScriptedRun::finish);
+    return;
+  }
+  if (!checkOptions()) {
+    QTimer::singleShot(0, qApp, [] { QApplication::exit(1); });
     return;
   }
   SessionController* c = window_->controller();
@@ -38,20 +68,7 @@ void ScriptedRun::start() {
   }
   if (!options_.prompt.isEmpty()) window_->setPrompt(options_.prompt);
   widgets::PolicyForm* form = window_->policyForm();
-  if (!options_.policy.isEmpty()) {
-    if (form->policyBox()->findText(options_.policy) < 0) {
-      fail(tr("unknown policy '%1'").arg(options_.policy));
-      return;
-    }
-    form->selectPolicy(options_.policy.toStdString());
-  }
-  for (const auto& [name, value] : options_.knobs) {
-    if (!form->editor(name)) {
-      fail(tr("policy '%1' has no knob '%2'")
-               .arg(QString::fromStdString(form->policyName()), QString::fromStdString(name)));
-      return;
-    }
-  }
+  if (!options_.policy.isEmpty()) form->selectPolicy(options_.policy.toStdString());
   form->setKnobValues(options_.knobs);
   // The prefill queues behind the model load on the worker thread.
   if (options_.steps > 0)

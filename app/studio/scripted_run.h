@@ -26,6 +26,9 @@ class ScriptedRun : public QObject {
   Q_OBJECT
  public:
   ScriptedRun(MainWindow* window, ScriptOptions options, QObject* parent = nullptr);
+  // Checks the policy and knobs as `hae run` does, before the window shows or a model loads;
+  // false (with the message on stderr) when they are refused.
+  bool checkOptions();
   // Starts the script; the application exits with 0 once the screenshot is saved, 1 on failure.
   void start();
 
@@ -36,6 +39,7 @@ class ScriptedRun : public QObject {
   MainWindow* window_;
   ScriptOptions options_;
   bool done_ = false;
+  bool checked_ = false;
 };
 
 }  // namespace hae::studio

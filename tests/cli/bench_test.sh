@@ -67,6 +67,22 @@ expect_error "data line without image" "noimage.jsonl:1: missing" bench --data "
 expect_error "bad shard" "--shard 3/2" bench --demo 1 --policy hae --shard 3/2 --out "$work/bad"
 check "bad input wrote nothing" "[ ! -e '$work/bad/results.jsonl' ]"
 
+# --resume on a folder whose run.json is gone: the settings cannot be checked, so it is refused
+# (here with another answer length, which would otherwise be mixed in).
+cp -r "$work/s1" "$work/s1_norun"
+rm "$work/s1_norun/run.json"
+expect_error "resume without run.json" "--resume: $work/s1_norun holds results but no run.json" \
+  bench --model "$data/models/llava-medium" --demo 2 --policy hae --budget 0.5 --max-new-tokens 5 \
+  --shard 1/2 --out "$work/s1_norun" --resume
+check "refused resume appended nothing" "[ $(lines "$work/s1_norun/results.jsonl") -eq 2 ]"
+# Shards run with different answer lengths are not merged.
+cp -r "$work/s2" "$work/s2_long"
+sed -i 's/"max_new_tokens": "3"/"max_new_tokens": "16"/' "$work/s2_long/run.json"
+expect_error "merge of differing shards" \
+  "max_new_tokens is '3' in $work/s1/run.json but '16' in $work/s2_long/run.json" \
+  bench merge "$work/s1" "$work/s2_long" --out "$work/merged_bad"
+check "refused merge wrote nothing" "[ ! -e '$work/merged_bad/results.jsonl' ]"
+
 # The preset expands without running anything.
 out=$("$hae" -q bench --preset paper --demo 4 --dry-run)
 check "paper preset dry run lists its cells" "grep -q 'hae b=0.59 ddes.bin=16' <<<\"\$out\" && grep -q 'streaming b=0.59' <<<\"\$out\""

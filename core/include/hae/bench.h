@@ -5,6 +5,7 @@
 // a Session, so the grid, sharding, resume, metrics and summaries are tested without a model.
 #include <cstdint>
 #include <functional>
+#include <iosfwd>
 #include <map>
 #include <memory>
 #include <optional>
@@ -97,6 +98,12 @@ std::vector<BenchCase> demoCases(int short_questions, int descriptions);
 // ("short"|"long"; default: long when the answer has more than 3 words), "id", "category"}.
 // Relative image paths are relative to the file's folder. Throws hae::Error naming file:line.
 std::vector<BenchCase> loadJsonlCases(const std::string& path, int first_index);
+// The same from a stream of JSON lines: `path` names it in messages and default ids, relative
+// image paths are taken from `folder`, and `image_exists` (default: a regular file on disk) decides
+// whether each image path is there.
+std::vector<BenchCase> parseJsonlCases(
+    std::istream& in, const std::string& path, const std::string& folder, int first_index,
+    const std::function<bool(const std::string&)>& image_exists = {});
 // Writes a demo case's images as PNG under `dir` (once; existing files are reused) and fills
 // `images`. No-op for cases that already have image paths.
 void materializeImages(BenchCase& c, const std::string& dir);
@@ -195,7 +202,8 @@ std::string summaryMarkdown(const std::vector<CellSummary>& cells);
 // OUT/summary.csv, OUT/summary.json, OUT/summary.md, each atomically.
 void writeSummaries(const std::string& out_dir, const std::vector<CaseResult>& results);
 // Joins the results of several output folders (shards) into OUT (results.jsonl + summaries). A
-// (cell, case) found twice is kept once; throws when two folders disagree on a case's reference.
+// (cell, case) found twice is kept once; throws when two folders' run.json differ in a setting
+// other than the shard (model, answer length, ...) or disagree on a case's reference.
 std::vector<CaseResult> mergeRuns(const std::vector<std::string>& dirs, const std::string& out_dir);
 
 // ---- Running ---------------------------------------------------------------------------------
@@ -225,8 +233,12 @@ struct BenchStats {
   int ran = 0, skipped = 0;
   std::vector<CaseResult> results;  // everything in results.jsonl at the end
 };
-// Throws when OUT already holds results and resume is off (or OUT/run.json names another
-// experiment), so the CLI can refuse before loading a model. runBench checks it again.
+// OUT/run.json as a map (every value a string). Throws hae::Error naming the file when it is
+// missing, malformed or not an object of strings.
+std::map<std::string, std::string> readRunSettings(const std::string& path);
+// Throws when OUT already holds results and resume is off, when a resumed OUT's run.json is gone
+// or names another experiment, or when OUT is not a folder, so the CLI can refuse before loading
+// a model. runBench checks it again.
 void checkOutput(const BenchOptions& options);
 // Runs every (cell, case) of the shard not yet in OUT/results.jsonl, full first on each case,
 // appending one flushed line per pair; then writes the summaries.

@@ -15,6 +15,10 @@ struct BuildInfo {
 
 BuildInfo buildInfo();
 
+// The most compute threads `--threads` accepts (CLI and studio): far above any machine's cores,
+// low enough that a typo cannot make LibTorch and OpenBLAS spawn threads without end.
+inline constexpr int kMaxThreads = 1024;
+
 // Sets LibTorch's intra-op thread count and OpenBLAS's pool (when OpenBLAS is the BLAS); n <= 0
 // means all cores. Debian's LibTorch defaults to
 // half the cores, which is 1 on a 2-core machine.

@@ -1,6 +1,7 @@
 #pragma once
 // The policies this build knows, with their knobs, behind a torch-free header: the GUI builds its
 // policy form from this without seeing the engine (policy.h pulls in LibTorch).
+#include <map>
 #include <string>
 #include <vector>
 
@@ -15,5 +16,10 @@ struct PolicyDescription {
 };
 
 std::vector<PolicyDescription> availablePolicies();
+
+// Checks `knobs` for the policy `name` as `hae run --set` does (a known knob, its type and range,
+// the rules that tie knobs together) and throws hae::Error naming the policy, the knob and its
+// valid range. The GUI form clamps what it is given; a scripted run must refuse instead.
+void checkPolicyKnobs(const std::string& name, const std::map<std::string, std::string>& knobs);
 
 }  // namespace hae

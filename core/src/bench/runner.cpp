@@ -31,16 +31,10 @@ std::string clock(double seconds) {
 // A resumed run must be the same experiment: mixing answers from another model or answer length
 // into one summary would be silently wrong.
 void checkRunSettings(const fs::path& path, const std::map<std::string, std::string>& settings) {
-  std::ifstream in(path);
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(fmt::format("{}: malformed ({})", path.string(), e.what()));
-  }
+  const std::map<std::string, std::string> before_all = readRunSettings(path.string());
   for (const auto& [k, v] : settings) {
-    const std::string before =
-        j.contains(k) && j[k].is_string() ? j[k].get<std::string>() : "(unset)";
+    const auto it = before_all.find(k);
+    const std::string before = it == before_all.end() ? "(unset)" : it->second;
     if (before != v)
       throw Error(fmt::format("--resume: {} was '{}' in {} but is '{}' now; use another --out", k,
                               before, path.string(), v));
@@ -87,8 +81,27 @@ std::string progressLine(const Progress& p, int width) {
                      100 * frac, p.cell, p.case_id, clock(p.elapsed_s), eta);
 }
 
+std::map<std::string, std::string> readRunSettings(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error(fmt::format("{}: cannot read", path));
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(fmt::format("{}: malformed ({})", path, e.what()));
+  }
+  if (!j.is_object()) throw Error(fmt::format("{}: expected a JSON object of settings", path));
+  std::map<std::string, std::string> out;
+  for (const auto& [k, v] : j.items()) {
+    if (!v.is_string()) throw Error(fmt::format("{}: setting '{}' is not a string", path, k));
+    out[k] = v.get<std::string>();
+  }
+  return out;
+}
+
 void checkOutput(const BenchOptions& o) {
   if (o.out_dir.empty()) throw Error("--out: give an output folder");
+  checkOutputFolder("--out", o.out_dir);
   const fs::path results_path = fs::path(o.out_dir) / "results.jsonl";
   const fs::path run_path = fs::path(o.out_dir) / "run.json";
   const bool has_results = fs::exists(results_path) && fs::file_size(results_path) > 0;
@@ -96,7 +109,16 @@ void checkOutput(const BenchOptions& o) {
     throw Error(fmt::format(
         "{} already holds results; pass --resume to continue it, or choose another --out",
         results_path.string()));
-  if (o.resume && fs::exists(run_path)) checkRunSettings(run_path, o.settings);
+  if (!o.resume || !has_results) return;
+  // Without run.json nothing says which settings the results were run with; continuing would
+  // mix another model's or another answer length's results into one summary.
+  if (!fs::exists(run_path))
+    throw Error(
+        fmt::format("--resume: {} holds results but no run.json (the settings they were "
+                    "run with), so this run cannot be checked against them; use another "
+                    "--out",
+                    o.out_dir));
+  checkRunSettings(run_path, o.settings);
 }
 
 BenchStats runBench(const std::vector<Cell>& cells, std::vector<BenchCase> cases,

@@ -316,6 +316,40 @@ void writeSummaries(const std::string& out_dir, const std::vector<CaseResult>& r
 std::vector<CaseResult> mergeRuns(const std::vector<std::string>& dirs,
                                   const std::string& out_dir) {
   if (dirs.empty()) throw Error("hae bench merge: give the output folders to merge");
+  checkOutputFolder("--out", out_dir);
+  // Shards of one run differ in their shard only: results with another answer length, model or
+  // seed would be summed into one table without a trace.
+  std::string first_settings_path;
+  std::map<std::string, std::string> first_settings;
+  for (const std::string& d : dirs) {
+    const std::string path = (fs::path(d) / "run.json").string();
+    if (!fs::is_regular_file(path))
+      throw Error(
+          fmt::format("{}: no such file (the settings of the shard; not a bench output "
+                      "folder?)",
+                      path));
+    std::map<std::string, std::string> settings = readRunSettings(path);
+    settings.erase("shard");
+    if (first_settings_path.empty()) {
+      first_settings_path = path;
+      first_settings = std::move(settings);
+      continue;
+    }
+    std::set<std::string> keys;
+    for (const auto& [k, v] : first_settings) keys.insert(k);
+    for (const auto& [k, v] : settings) keys.insert(k);
+    for (const std::string& k : keys) {
+      auto value = [&k](const std::map<std::string, std::string>& m) {
+        const auto it = m.find(k);
+        return it == m.end() ? std::string("(unset)") : it->second;
+      };
+      if (value(first_settings) != value(settings))
+        throw Error(
+            fmt::format("hae bench merge: {} is '{}' in {} but '{}' in {}; only shards of "
+                        "one run can be merged",
+                        k, value(first_settings), first_settings_path, value(settings), path));
+    }
+  }
   std::vector<CaseResult> all;
   std::map<std::pair<std::string, std::string>, std::size_t> seen;
   std::map<std::string, std::string> reference;  // case -> the full cache's output

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "../models/vlm_model.h"
@@ -46,6 +47,36 @@ LoadOptions loadOptions(const SessionOptions& o) {
   return l;
 }
 
+// The same bounds as `hae run`'s flags, for callers that fill SamplingOptions themselves: a NaN
+// temperature would turn every probability into NaN and sample garbage without an error.
+void checkSampling(const SamplingOptions& s) {
+  if (!std::isfinite(s.temperature) || s.temperature < 0 || s.temperature > 100)
+    throw Error(fmt::format("temperature {} must be a finite number in [0, 100]", s.temperature));
+  if (!std::isfinite(s.top_p) || s.top_p < 0 || s.top_p > 1)
+    throw Error(fmt::format("top_p {} must be a finite number in [0, 1]", s.top_p));
+}
+
+// Ids the tokenizer gave the prompt's text must exist in the model's embedding table. The model
+// checks too, but only as "input_ids must lie in [0, V)", which names ids the user never passed:
+// the fault is a tokenizer.json that does not belong to config.json.
+void checkPromptIds(const PromptPlan& plan, const Tokenizer* tokenizer, int vocab_size,
+                    const SessionOptions& options) {
+  if (!tokenizer || vocab_size <= 0) return;
+  for (const TokenInfo& t : plan.tokens) {
+    if (t.image >= 0 || t.id < vocab_size) continue;  // image placeholders are the family's own ids
+    const std::string config_path =
+        options.random_init.empty()
+            ? (fs::path(options.model_dir.empty() ? demoModelDir() : options.model_dir) /
+               "config.json")
+                  .string()
+            : options.random_init;
+    throw Error(fmt::format(
+        "{} maps '{}' to id {}, but {}'s vocab_size is {} (tokenizer.json and "
+        "config.json are from different models?)",
+        tokenizer->sourceName(), tokenizer->idToToken(t.id), t.id, config_path, vocab_size));
+  }
+}
+
 }  // namespace
 
 struct Session::Impl {
@@ -66,6 +97,7 @@ struct Session::Impl {
 
 Session::Session(const SessionOptions& options) : impl_(std::make_unique<Impl>()) {
   impl_->options = options;
+  checkSampling(options.sampling);
   const LoadOptions load = loadOptions(options);
   if (!options.random_init.empty()) {
     impl_->model = randomModel(options.random_init, load, options.sampling.seed);
@@ -89,6 +121,7 @@ void Session::setPolicy(const std::string& name, const std::map<std::string, std
 const StepTelemetry& Session::prefill(const std::string& prompt, const std::vector<std::string>& images) {
   Impl& s = *impl_;
   const PromptPlan plan = s.model->buildPrompt(prompt, images);
+  checkPromptIds(plan, s.model->tokenizer(), s.model->spec().vocab_size, s.options);
   s.engine->clearCancel();
   s.history.clear();
   s.generated.clear();

@@ -13,4 +13,8 @@ std::vector<PolicyDescription> availablePolicies() {
   return out;
 }
 
+void checkPolicyKnobs(const std::string& name, const std::map<std::string, std::string>& knobs) {
+  validateKnobs(name, knobs);
+}
+
 }  // namespace hae

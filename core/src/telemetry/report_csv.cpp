@@ -4,12 +4,16 @@
 #include <fmt/core.h>
 
 #include "hae/report.h"
+#include "tokenizer/unicode.h"
 
 namespace hae {
 
 namespace {
 
-std::string field(const std::string& s) {
+// Token pieces can end inside a UTF-8 character (byte-level BPE): readers expect UTF-8, so
+// invalid sequences become U+FFFD, as in the JSON reports.
+std::string field(const std::string& raw) {
+  const std::string s = tok::isValidUtf8(raw) ? raw : tok::utf8Lossy(raw);
   if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
   std::string out = "\"";
   for (char c : s) {

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "tokenizer/unicode.h"
+
 namespace hae::report_detail {
 
 namespace {
@@ -38,7 +40,11 @@ double finite(double v) {
 
 }  // namespace
 
-std::string htmlEscape(std::string_view text) {
+std::string htmlEscape(std::string_view raw) {
+  // The report declares charset=utf-8, and prompts, answers and token pieces may hold any bytes
+  // (a prompt from a file, a token cut inside a character): invalid sequences become U+FFFD.
+  const std::string lossy = tok::isValidUtf8(raw) ? std::string() : tok::utf8Lossy(raw);
+  const std::string_view text = lossy.empty() ? raw : std::string_view(lossy);
   std::string out;
   out.reserve(text.size());
   for (char c : text) {

@@ -9,6 +9,7 @@
 
 namespace hae::report_detail {
 
+// Escapes for HTML/SVG text and attributes; invalid UTF-8 becomes U+FFFD (the reports are UTF-8).
 std::string htmlEscape(std::string_view text);
 std::string base64(const std::vector<std::uint8_t>& bytes);
 

@@ -34,7 +34,16 @@ std::string onigMessage(int code, OnigErrorInfo* info) {
 
 }  // namespace
 
-OnigRegex::OnigRegex(std::string_view pattern) : compiled_(std::make_shared<Compiled>()) {
+std::string OnigRegex::shortPattern(std::string_view pattern) {
+  constexpr size_t kMax = 60;
+  if (pattern.size() <= kMax) return std::string(pattern);
+  size_t cut = kMax;
+  while (cut > 0 && (static_cast<unsigned char>(pattern[cut]) & 0xC0) == 0x80) --cut;
+  return std::string(pattern.substr(0, cut)) + "...";
+}
+
+OnigRegex::OnigRegex(std::string_view pattern, std::string where)
+    : compiled_(std::make_shared<Compiled>()), pattern_(pattern), where_(std::move(where)) {
   initOnce();
   OnigErrorInfo info{};
   const auto* p = reinterpret_cast<const OnigUChar*>(pattern.data());
@@ -60,7 +69,16 @@ std::vector<std::pair<size_t, size_t>> OnigRegex::findAll(std::string_view text)
     const int r =
         onig_search(compiled_->re, begin, end, begin + lastEnd, end, region, ONIG_OPTION_NONE);
     if (r == ONIG_MISMATCH) break;
-    if (r < 0) throw Error("regex search failed: " + onigMessage(r, nullptr));
+    if (r < 0) {
+      // Oniguruma's limits (ONIG_DEFAULT_RETRY_LIMIT_IN_MATCH) are kept as HF tokenizers has
+      // them, so a pattern that fails here fails there too; the message says which pattern.
+      std::string what = "regex";
+      if (!where_.empty()) what += " " + where_;
+      what += " '" + shortPattern(pattern_) + "' failed: " + onigMessage(r, nullptr);
+      if (r == ONIGERR_RETRY_LIMIT_IN_MATCH_OVER || r == ONIGERR_RETRY_LIMIT_IN_SEARCH_OVER)
+        what += " (the pattern backtracks catastrophically on this text)";
+      throw Error(what);
+    }
     const auto s = static_cast<size_t>(region->beg[0]);
     const auto e = static_cast<size_t>(region->end[0]);
     if (s == e && haveLastMatch && lastMatchEnd == e) {

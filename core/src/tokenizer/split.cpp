@@ -133,7 +133,8 @@ SplitPattern loadPattern(const Json& json, const JsonReader& reader, const std::
   if (const Json* re = reader.optional(json, "Regex")) {
     const std::string& pattern = reader.asString(*re, childPath(path, "Regex"));
     try {
-      return SplitPattern::regex(std::make_shared<const OnigRegex>(pattern));
+      return SplitPattern::regex(
+          std::make_shared<const OnigRegex>(pattern, childPath(path, "Regex")));
     } catch (const std::invalid_argument& e) {
       reader.fail(childPath(path, "Regex"), std::string("invalid regex: ") + e.what());
     }

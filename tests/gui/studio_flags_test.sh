@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# hae-studio's scripted mode refuses what `hae run` refuses, with the same one-line messages:
+# knob values out of range or not numbers (the GUI form would clamp them), and a thread count
+# above the CLI's limit (which would spawn threads without end). Usage: studio_flags_test.sh STUDIO WORK_DIR
+set -u
+studio=$1
+work=$2
+fail=0
+check() { if ! eval "$2"; then echo "FAIL: $1"; fail=1; fi; }
+rm -rf "$work" && mkdir -p "$work"
+# Qt warns on stderr when the runtime folder is unset (a CI container); that is not our output.
+export XDG_RUNTIME_DIR=$work/runtime
+mkdir -m 700 "$XDG_RUNTIME_DIR"
+
+expect() {  # NAME RC TEXT studio-args...
+  local name=$1 want=$2 text=$3
+  shift 3
+  local err rc
+  timeout 20 "$studio" "$@" >/dev/null 2>"$work/err.txt"
+  rc=$?
+  err=$(cat "$work/err.txt")
+  check "$name: exit $want (got $rc)" "[ $rc -eq $want ]"
+  check "$name: one line naming '$text' (got: $err)" \
+    "[ \$(printf '%s\n' \"\$err\" | wc -l) -eq 1 ] && grep -qF -- \"\$text\" <<<\"\$err\""
+  check "$name: no screenshot" "[ ! -e '$work/shot.png' ]"
+}
+
+expect "--threads 100000" 2 "--threads must be an integer in [0, 1024]" --threads 100000 --screenshot "$work/shot.png"
+expect "ddes.budget=nan" 1 "policy 'hae': knob 'ddes.budget' = 'nan' is not a number" \
+  --screenshot "$work/shot.png" --policy hae --set ddes.budget=nan
+expect "ddes.bin=-1" 1 "policy 'hae': knob 'ddes.bin' = '-1' is out of range; valid: int in [0, 1000000000]" \
+  --screenshot "$work/shot.png" --policy hae --set ddes.bin=-1
+expect "unknown knob" 1 "policy 'hae' has no knob 'ddes.nope'" \
+  --screenshot "$work/shot.png" --policy hae --set ddes.nope=1
+exit $fail
