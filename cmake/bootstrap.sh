@@ -21,7 +21,7 @@ packages=(
   libtorch-dev libopenblas0-pthread
   libopencv-core-dev libopencv-imgproc-dev libopencv-imgcodecs-dev
   libspdlog-dev nlohmann-json3-dev libcli11-dev libonig-dev libutf8proc-dev
-  libgtest-dev libssl-dev xvfb xauth
+  libgtest-dev libssl-dev zlib1g-dev xvfb xauth
 )
 
 install_missing() {

@@ -467,3 +467,112 @@ TEST(BenchProgress, LineHasCountsAndEta) {
   EXPECT_NE(line.find("[##........] 5/20"), std::string::npos) << line;
   EXPECT_NE(line.find("ETA 0:30"), std::string::npos) << line;
 }
+
+// Throws hae::Error whose message contains every needle.
+template <typename F>
+void expectErrorMentioning(F&& f, const std::vector<std::string>& needles) {
+  try {
+    f();
+    ADD_FAILURE() << "expected hae::Error";
+  } catch (const hae::Error& e) {
+    for (const auto& n : needles)
+      EXPECT_NE(std::string(e.what()).find(n), std::string::npos)
+          << "'" << n << "' in " << e.what();
+  }
+}
+
+// A folder whose run.json is gone cannot be checked against this run's settings: refused.
+TEST(BenchRun, ResumeWithoutRunJsonIsRefused) {
+  const fs::path out = freshDir("no_run_json");
+  const auto cells = smallGrid();
+  BenchOptions o;
+  o.out_dir = out.string();
+  o.settings = {{"model", "m"}, {"max_new_tokens", "3"}};
+  FakeRunner first;
+  runBench(cells, fakeCases(2), first, o);
+  fs::remove(out / "run.json");
+  o.resume = true;
+  o.settings["max_new_tokens"] = "96";
+  FakeRunner second;
+  expectErrorMentioning([&] { runBench(cells, fakeCases(2), second, o); },
+                        {out.string(), "run.json", "--resume"});
+  EXPECT_EQ(second.calls, 0);
+  EXPECT_FALSE(fs::exists(out / "run.json"));
+}
+
+// Shards of one run differ only in their shard; another answer length (or model, seed, ...) in
+// one of them is refused, naming the setting and both run.json files.
+TEST(BenchMerge, ShardsWithDifferentSettingsAreRefused) {
+  const auto cells = smallGrid();
+  std::vector<std::string> dirs;
+  for (int i = 1; i <= 2; ++i) {
+    const fs::path d = freshDir("mixed" + std::to_string(i));
+    FakeRunner r;
+    BenchOptions o;
+    o.out_dir = d.string();
+    o.shard = {i, 2};
+    o.settings = {{"model", "m"},
+                  {"max_new_tokens", i == 1 ? "3" : "16"},
+                  {"shard", std::to_string(i) + "/2"}};
+    runBench(cells, fakeCases(4), r, o);
+    dirs.push_back(d.string());
+  }
+  const fs::path merged = tempRoot() / "mixed_merged";
+  expectErrorMentioning([&] { mergeRuns(dirs, merged.string()); },
+                        {"max_new_tokens", "'3'", "'16'", (fs::path(dirs[0]) / "run.json").string(),
+                         (fs::path(dirs[1]) / "run.json").string()});
+  EXPECT_FALSE(fs::exists(merged / "results.jsonl"));
+  // A shard folder without run.json cannot be checked either.
+  fs::remove(fs::path(dirs[1]) / "run.json");
+  expectErrorMentioning([&] { mergeRuns(dirs, merged.string()); },
+                        {(fs::path(dirs[1]) / "run.json").string()});
+}
+
+// --out naming an existing file: one line naming the flag and the path, before anything runs.
+TEST(BenchRun, OutThatIsAFileIsRefused) {
+  const fs::path d = freshDir("out_file");
+  const fs::path file = d / "taken.txt";
+  std::ofstream(file) << "x";
+  BenchOptions o;
+  o.out_dir = file.string();
+  FakeRunner r;
+  expectErrorMentioning([&] { checkOutput(o); },
+                        {"--out " + file.string() + ": exists and is not a folder"});
+  expectErrorMentioning([&] { runBench(smallGrid(), fakeCases(1), r, o); },
+                        {"--out " + file.string() + ": exists and is not a folder"});
+  EXPECT_EQ(r.calls, 0);
+  expectErrorMentioning([&] { mergeRuns({d.string()}, file.string()); },
+                        {"--out " + file.string() + ": exists and is not a folder"});
+}
+
+// parseJsonlCases reads the same lines from a stream (what loadJsonlCases and the fuzz target
+// fuzz_bench_cases use), with the image check supplied by the caller.
+TEST(BenchCases, JsonlFromAStream) {
+  std::istringstream in(
+      "{\"image\": \"a.png\", \"question\": \"what?\", \"answer\": \"red\"}\r\n   \n"
+      "{\"image\": [\"/abs/b.png\", \"c.png\"], \"question\": \"d\", \"answer\": \"a b c d e\"}");
+  std::vector<std::string> asked;
+  const auto cases = parseJsonlCases(in, "mem.jsonl", "root", 3, [&](const std::string& p) {
+    asked.push_back(p);
+    return true;
+  });
+  ASSERT_EQ(cases.size(), 2u);
+  EXPECT_EQ(cases[0].index, 3);
+  EXPECT_EQ(cases[0].id, "data:mem.jsonl:1");
+  EXPECT_EQ(cases[0].images[0], (fs::path("root") / "a.png").string());
+  EXPECT_EQ(cases[1].id, "data:mem.jsonl:3");
+  EXPECT_EQ(cases[1].kind, AnswerKind::Long);
+  EXPECT_EQ(asked, (std::vector<std::string>{(fs::path("root") / "a.png").string(), "/abs/b.png",
+                                             (fs::path("root") / "c.png").string()}));
+  std::istringstream missing("{\"image\": \"gone.png\", \"question\": \"q\", \"answer\": \"a\"}\n");
+  try {
+    parseJsonlCases(missing, "mem.jsonl", "root", 0, [](const std::string&) { return false; });
+    FAIL() << "no error";
+  } catch (const hae::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("mem.jsonl:1: image root/gone.png not found"),
+              std::string::npos)
+        << e.what();
+  }
+  std::istringstream empty("\n \n");
+  EXPECT_THROW(parseJsonlCases(empty, "mem.jsonl", "root", 0), hae::Error);
+}

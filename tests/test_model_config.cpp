@@ -7,9 +7,12 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 
 #include "hae/error.h"
+#include "hae/idefics3_config.h"
 #include "hae/model_config.h"
+#include "hae/phi3_config.h"
 
 namespace fs = std::filesystem;
 
@@ -271,3 +274,35 @@ TEST(GenerationConfig, ParsesAndDefaults) {
               {"generation_config.json: max_length"});
 }
 
+
+// Inputs the config fuzz target's harness (tests/fuzz/fuzz_model_config.cpp) flagged with UBSan
+// or its shape invariants: shape products and layer counts that overflowed int arithmetic in the
+// parsers or in the model code built from the config. Each now gives a clear error, or parses.
+TEST(ModelConfigFuzzRegressions, OverflowingShapesAreRefused) {
+  const fs::path dir = fs::path(HAE_TEST_DATA) / "fuzz_regressions" / "fuzz_model_config";
+  auto text = [&](const char* name) {
+    std::ifstream in(dir / name, std::ios::binary);
+    EXPECT_TRUE(in.good()) << name;
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  expectError([&] { hae::parsePhi3Config(text("phi3_head_dim_overflow.json"), "config.json"); },
+              {"config.json: head_dim: 1073741824 x num_attention_heads 4 is too large"});
+  expectLlavaError(text("llava_heads_x_head_dim_overflow.json"),
+                   {"text_config.head_dim: 65536 x num_attention_heads 65536 is too large"});
+  expectLlavaError(text("llava_num_patches_overflow.json"),
+                   {"vision_config.image_size: 2000000000 / patch_size 1 gives too many patches"});
+  expectError(
+      [&] { hae::parsePhi3Config(text("phi3v_merged_grid_overflow.json"), "config.json"); },
+      {"config.json: img_processor.vision_config.image_size: 2000000000 / patch_size 2 gives "
+       "too many patches"});
+  expectError(
+      [&] {
+        hae::parseIdefics3Config(text("idefics3_connector_width_overflow.json"), "config.json");
+      },
+      {"config.json: scale_factor: 1024^2 x vision_config.hidden_size 1048576 is too large"});
+  // num_hidden_layers = INT_MAX: the hidden-state count (layers + 1) is formed in 64 bits.
+  const auto llava = hae::parseLlavaConfig(text("llava_hidden_states_overflow.json"), "config.json");
+  EXPECT_EQ(llava.vision.num_hidden_layers, 2147483647);
+  const auto phi3v = hae::parsePhi3Config(text("phi3v_hidden_states_overflow.json"), "config.json");
+  EXPECT_EQ(phi3v.vision.num_hidden_layers, 2147483647);
+}

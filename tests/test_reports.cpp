@@ -14,6 +14,8 @@
 #include <regex>
 #include <sstream>
 
+#include <utf8proc.h>
+
 #include "hae/error.h"
 #include "hae/report.h"
 #include "report_fixture.h"
@@ -500,6 +502,66 @@ TEST_F(Reports, InterruptedWriteLeavesNoFileUnderTheFinalName) {
     EXPECT_FALSE(fs::exists(ro / "r.html"));
     fs::permissions(ro, fs::perms::owner_all);
   }
+}
+
+// Valid UTF-8 by utf8proc's decoder (independent of the project's own validator).
+bool validUtf8(const std::string& s) {
+  const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(s.data());
+  utf8proc_ssize_t left = static_cast<utf8proc_ssize_t>(s.size());
+  while (left > 0) {
+    utf8proc_int32_t cp = 0;
+    const utf8proc_ssize_t n = utf8proc_iterate(p, left, &cp);
+    if (n <= 0 || cp < 0) return false;
+    p += n;
+    left -= n;
+  }
+  return true;
+}
+
+// The HTML report says charset=utf-8: a prompt, answer or token piece with invalid bytes (a
+// prompt read from a Latin-1 file, a token cut inside a character) is written with U+FFFD.
+TEST_F(Reports, InvalidUtf8IsReplacedInHtmlAndCsv) {
+  run_.info.prompt =
+      "caf\xe9 \xff\xfe <b> \xe2\x82";  // Latin-1 e-acute, stray bytes, cut euro sign
+  run_.answer = "na\xefve";
+  run_.steps.back().token_text = "\xe2\x82";
+  ASSERT_FALSE(validUtf8(run_.info.prompt));
+  const std::string html = hae::reportHtml(run_.info, run_.steps, run_.answer);
+  EXPECT_TRUE(validUtf8(html));
+  EXPECT_NE(html.find("caf\xef\xbf\xbd \xef\xbf\xbd\xef\xbf\xbd &lt;b&gt; \xef\xbf\xbd"),
+            std::string::npos);
+  EXPECT_NE(html.find("na\xef\xbf\xbdve"), std::string::npos);
+  const std::string csv = hae::reportCsv(run_.info, run_.steps);
+  EXPECT_TRUE(validUtf8(csv));
+  // Valid text is untouched.
+  run_.info.prompt = "caf\xc3\xa9 \xe2\x82\xac";
+  EXPECT_NE(hae::reportHtml(run_.info, run_.steps, run_.answer).find("caf\xc3\xa9 \xe2\x82\xac"),
+            std::string::npos);
+}
+
+// `--out` naming a file where a folder is wanted: one message naming the flag and the path.
+TEST_F(Reports, OutputFolderThatIsAFileIsRefused) {
+  const fs::path file = dir_ / "taken";
+  std::ofstream(file) << "x";
+  try {
+    hae::checkOutputFolder("--out", file.string());
+    ADD_FAILURE() << "a file was accepted as an output folder";
+  } catch (const hae::Error& e) {
+    EXPECT_EQ(std::string(e.what()), "--out " + file.string() + ": exists and is not a folder");
+  }
+  try {
+    hae::checkOutputFolder("--out", (file / "sub").string());
+    ADD_FAILURE() << "a folder below a file was accepted";
+  } catch (const hae::Error& e) {
+    EXPECT_NE(std::string(e.what()).find(file.string() + " is not a folder"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_NO_THROW(hae::checkOutputFolder("--out", dir_.string()));
+  EXPECT_NO_THROW(hae::checkOutputFolder("--out", (dir_ / "new" / "deeper").string()));
+  EXPECT_THROW(hae::checkOutputFile("--out", dir_.string()), hae::Error);
+  EXPECT_THROW(hae::checkOutputFile("--out", (dir_ / "none" / "x.safetensors").string()),
+               hae::Error);
+  EXPECT_NO_THROW(hae::checkOutputFile("--out", file.string()));
 }
 
 }  // namespace

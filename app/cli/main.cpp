@@ -33,7 +33,7 @@ int main(int argc, char** argv) {
   app.add_flag("-v,--verbose", global.verbose, "Log debug details to stderr");
   app.add_flag("-q,--quiet", global.quiet, "Log errors only");
   app.add_option("-t,--threads", global.threads, "Compute threads (default: all cores)")
-      ->check(CLI::Range(0, 1024));
+      ->check(CLI::Range(0, hae::kMaxThreads));
   app.parse_complete_callback([&] {
     hae::setupLogging(global.quiet     ? hae::Verbosity::Quiet
                       : global.verbose ? hae::Verbosity::Verbose
@@ -63,7 +63,9 @@ int main(int argc, char** argv) {
     fmt::print(stderr, "hae: error: {}\n", e.what());
     return kExitFailure;
   } catch (const std::exception& e) {
-    fmt::print(stderr, "hae: unexpected error: {}\n", e.what());
+    // LibTorch's errors carry a backtrace after the first line; the reason is the first line.
+    const std::string what = e.what();
+    fmt::print(stderr, "hae: unexpected error: {}\n", what.substr(0, what.find('\n')));
     return kExitFailure;
   }
   return 0;

@@ -90,6 +90,14 @@ bool hasPdfReportWriter();
 // writer installed, a folder that does not exist. Lets the CLI fail before a long run.
 void checkReportPath(const std::string& path);
 
+// For a flag that names an output folder (`--out DIR`, created when missing): throws hae::Error
+// "FLAG PATH: exists and is not a folder" when PATH, or the nearest part of it that exists, is a
+// file, so a command refuses before any work instead of failing later with a filesystem error.
+void checkOutputFolder(const std::string& flag, const std::string& path);
+// For a flag that names an output file: throws hae::Error naming the flag and PATH when PATH is a
+// folder or its folder does not exist.
+void checkOutputFile(const std::string& flag, const std::string& path);
+
 // Writes one report, the format chosen by the path's ending. Throws hae::Error naming the path
 // for an unknown ending, an unwritable path, or a PDF when no PDF writer is installed.
 void writeReport(const std::string& path, const RunInfo& info,

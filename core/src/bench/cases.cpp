@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <istream>
 #include <nlohmann/json.hpp>
 
 #include "hae/bench.h"
@@ -65,7 +66,13 @@ std::vector<BenchCase> demoCases(int short_questions, int descriptions) {
 std::vector<BenchCase> loadJsonlCases(const std::string& path, int first_index) {
   std::ifstream in(path);
   if (!fs::is_regular_file(path) || !in) throw Error(fmt::format("--data {}: no such file", path));
-  const fs::path folder = fs::path(path).parent_path();
+  return parseJsonlCases(in, path, fs::path(path).parent_path().string(), first_index);
+}
+
+std::vector<BenchCase> parseJsonlCases(std::istream& in, const std::string& path,
+                                       const std::string& folder_text, int first_index,
+                                       const std::function<bool(const std::string&)>& image_exists) {
+  const fs::path folder(folder_text);
   std::vector<BenchCase> out;
   std::string line;
   int number = 0;
@@ -111,7 +118,7 @@ std::vector<BenchCase> loadJsonlCases(const std::string& path, int first_index) 
     }
     for (const auto& image : images) {
       const fs::path p = fs::path(image).is_absolute() ? fs::path(image) : folder / image;
-      if (!fs::is_regular_file(p))
+      if (image_exists ? !image_exists(p.string()) : !fs::is_regular_file(p))
         throw Error(fmt::format("{}: image {} not found", where, p.string()));
       c.images.push_back(p.string());
     }

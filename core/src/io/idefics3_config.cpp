@@ -1,7 +1,9 @@
 // config.json -> Idefics3Config with transformers 4.49's defaults (Idefics3Config,
 // Idefics3VisionConfig, LlamaConfig). SmolVLM's own config sets every key that matters, but tiny
 // test checkpoints omit hidden_act and layer_norm_eps, so the SigLIP defaults must be right.
+#include <cstdint>
 #include <filesystem>
+#include <limits>
 
 #include "hae/error.h"
 #include "hae/idefics3_config.h"
@@ -63,6 +65,10 @@ VisionConfig parseVision(const JsonFields& f) {
   if (v.image_size % v.patch_size != 0)
     f.fail("patch_size", std::to_string(v.patch_size) + " does not divide image_size " +
                              std::to_string(v.image_size));
+  // numPatches() squares the grid side as an int.
+  if (std::int64_t{v.gridSize()} * v.gridSize() > std::numeric_limits<int>::max())
+    f.fail("image_size", std::to_string(v.image_size) + " / patch_size " +
+                             std::to_string(v.patch_size) + " gives too many patches");
   return v;
 }
 
@@ -91,12 +97,23 @@ Idefics3Config fromJson(const nlohmann::json& json, const std::string& file) {
     f.fail("scale_factor", std::to_string(c.scale_factor) + " does not divide the " +
                                std::to_string(c.patchesPerSide()) +
                                " patches per side of vision_config");
+  // The connector concatenates scale_factor^2 patch features: hidden_size x scale_factor^2 wide,
+  // sized as an int.
+  if (std::int64_t{c.vision.hidden_size} * c.scale_factor * c.scale_factor >
+      std::numeric_limits<int>::max())
+    f.fail("scale_factor", std::to_string(c.scale_factor) + "^2 x vision_config.hidden_size " +
+                               std::to_string(c.vision.hidden_size) + " is too large");
   if (c.image_token_id < 0 || c.image_token_id >= c.text.vocab_size)
     f.fail("image_token_id", std::to_string(c.image_token_id) + " is outside the vocabulary of " +
                                  std::to_string(c.text.vocab_size));
-  if (c.text.rope_scaling && c.text.rope_scaling->rope_type != "default")
-    f.fail("text_config.rope_scaling", "rope_type '" + c.text.rope_scaling->rope_type +
-                                           "' is not supported for idefics3 (only plain RoPE)");
+  // SmolVLM's text model is transformers' LlamaModel, so its rope_scaling is the Llama decoder's
+  // (checked by the text_config parser); other text model types run no scaled RoPE here.
+  if (c.text.rope_scaling && c.text.rope_scaling->rope_type != "default" &&
+      c.text.model_type != "llama")
+    f.fail("text_config.rope_scaling",
+           "rope_type '" + c.text.rope_scaling->rope_type +
+               "' is not supported for an idefics3 text model of type '" + c.text.model_type +
+               "' (only llama)");
   return c;
 }
 

@@ -3,8 +3,12 @@
 // key, so getting these defaults right is what makes the real model load at the right size.
 #include "hae/model_config.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <cstdint>
 #include <filesystem>
+#include <limits>
 
 #include "hae/error.h"
 #include "hae/phi3_config.h"
@@ -40,15 +44,15 @@ void requirePositive(const JsonFields& f, const char* key, int value) {
   if (value <= 0) f.fail(key, "must be positive, got " + std::to_string(value));
 }
 
+// The key that names the rope type. LlamaConfig copies a legacy "type" over "rope_type", so when
+// a file has both, "type" is the one that counts.
+const char* ropeTypeKey(const JsonFields& f) { return f.has("type") ? "type" : "rope_type"; }
+
 RopeScaling parseRopeScaling(const JsonFields& f) {
   RopeScaling r;
-  // LlamaConfig copies the legacy "type" into "rope_type"; either may be present.
-  if (f.has("rope_type"))
-    f.read("rope_type", r.rope_type);
-  else if (f.has("type"))
-    f.read("type", r.rope_type);
-  else
+  if (!f.has("rope_type") && !f.has("type"))
     f.fail("rope_type", "missing (neither rope_type nor type is set)");
+  f.read(ropeTypeKey(f), r.rope_type);
   if (r.rope_type == "su") r.rope_type = "longrope";  // the name Phi-3's first release used
   f.read("factor", r.factor);
   f.read("original_max_position_embeddings", r.original_max_position_embeddings);
@@ -60,11 +64,74 @@ RopeScaling parseRopeScaling(const JsonFields& f) {
   f.read("beta_fast", r.beta_fast);
   f.read("beta_slow", r.beta_slow);
   requirePositive(f, "factor", r.factor);
+  if (r.rope_type == "longrope")
+    for (const char* key : {"short_factor", "long_factor"})
+      if (!f.has(key)) f.fail(key, "missing (rope_type 'longrope' needs it)");
   if (r.rope_type == "longrope" && r.short_factor.size() != r.long_factor.size())
     f.fail("short_factor", "has " + std::to_string(r.short_factor.size()) +
                                " values but long_factor has " +
                                std::to_string(r.long_factor.size()));
   return r;
+}
+
+// What the Llama decoder (llava, idefics3) runs: the types transformers 4.49's
+// ROPE_INIT_FUNCTIONS has, with the keys its _compute_*_parameters read (LlamaRotaryEmbedding in
+// core/src/text/llama.h computes them). Anything else would run with wrong positions, so it is
+// refused here, naming the key.
+void checkLlamaRopeScaling(const JsonFields& f, const TextConfig& c) {
+  static const std::vector<std::string> types = {"default", "linear",   "dynamic",
+                                                 "yarn",    "longrope", "llama3"};
+  const auto rope = f.child("rope_scaling");
+  const RopeScaling& r = *c.rope_scaling;
+  const char* typeKey = ropeTypeKey(*rope);
+  std::string written;  // as in the file: "su" was normalised to longrope, Llama has no "su"
+  rope->read(typeKey, written);
+  if (std::find(types.begin(), types.end(), written) == types.end())
+    rope->fail(typeKey, "'" + written + "' is not supported for the Llama decoder (supported: " +
+                            joined(types) + ")");
+  auto require = [&](const char* key) {
+    if (!rope->has(key)) rope->fail(key, "missing (rope_type '" + r.rope_type + "' needs it)");
+  };
+  const std::string& t = r.rope_type;
+  if (t == "linear" || t == "dynamic" || t == "yarn" || t == "llama3") require("factor");
+  if (t == "llama3") {
+    require("original_max_position_embeddings");
+    require("low_freq_factor");
+    require("high_freq_factor");
+    requirePositive(*rope, "original_max_position_embeddings", *r.original_max_position_embeddings);
+    requirePositive(*rope, "low_freq_factor", *r.low_freq_factor);
+    requirePositive(*rope, "high_freq_factor", *r.high_freq_factor);
+  }
+  if (t == "longrope") {
+    const std::size_t half = static_cast<std::size_t>(c.head_dim / 2);
+    for (const char* key : {"short_factor", "long_factor"}) {
+      const auto& list = std::string(key) == "short_factor" ? r.short_factor : r.long_factor;
+      if (list.size() != half)
+        rope->fail(key, "has " + std::to_string(list.size()) + " values, head_dim / 2 is " +
+                            std::to_string(half));
+    }
+    // The attention factor comes from max_position_embeddings / original_max_position_embeddings
+    // of the text config when it has that key, else from rope_scaling.factor.
+    if (c.original_max_position_embeddings) {
+      if (*c.original_max_position_embeddings <= 1)
+        f.fail("original_max_position_embeddings",
+               "must be greater than 1 for longrope, got " +
+                   std::to_string(*c.original_max_position_embeddings));
+    } else if (!r.attention_factor) {
+      if (!rope->has("factor"))
+        rope->fail("factor", "missing (longrope needs it when neither attention_factor nor " +
+                                 f.path("original_max_position_embeddings") + " is set)");
+    }
+  }
+  if (t == "yarn") {
+    // Later transformers releases read these (DeepSeek-V3); 4.49's yarn does not, and neither
+    // does this build: say so rather than silently computing something else than they would.
+    for (const char* key :
+         {"mscale", "mscale_all_dim", "original_max_position_embeddings", "truncate"})
+      if (rope->has(key))
+        spdlog::warn("{}: {}: ignored, as transformers 4.49's yarn ignores it", f.file(),
+                     rope->path(key));
+  }
 }
 
 // Defaults of the config class that model_type names. New decoders add a branch here.
@@ -127,8 +194,14 @@ TextConfig parseTextConfig(const JsonFields& f) {
                                         std::to_string(c.hidden_size));
     c.head_dim = c.hidden_size / c.num_attention_heads;
   }
+  // The attention projections are num_attention_heads x head_dim wide, sized as an int (the KV
+  // heads divide the query heads, so theirs is no wider).
+  if (std::int64_t{c.num_attention_heads} * c.head_dim > std::numeric_limits<int>::max())
+    f.fail("head_dim", std::to_string(c.head_dim) + " x num_attention_heads " +
+                           std::to_string(c.num_attention_heads) + " is too large");
   if (c.partial_rotary_factor <= 0 || c.partial_rotary_factor > 1)
     f.fail("partial_rotary_factor", "must lie in (0, 1]");
+  if (modelType == "llama" && c.rope_scaling) checkLlamaRopeScaling(f, c);
   return c;
 }
 
@@ -177,6 +250,10 @@ VisionConfig parseVisionConfig(const JsonFields& f) {
   if (v.patch_size > v.image_size)
     f.fail("patch_size", std::to_string(v.patch_size) + " is larger than image_size " +
                              std::to_string(v.image_size));
+  // numPatches() squares the grid side as an int.
+  if (std::int64_t{v.gridSize()} * v.gridSize() > std::numeric_limits<int>::max())
+    f.fail("image_size", std::to_string(v.image_size) + " / patch_size " +
+                             std::to_string(v.patch_size) + " gives too many patches");
   return v;
 }
 
@@ -239,7 +316,7 @@ LlavaConfig llavaFromJson(const nlohmann::json& json, const std::string& file) {
            "expected 'default' or 'full', got '" + c.vision_feature_select_strategy + "'");
   if (c.vision_feature_layers.empty()) f.fail("vision_feature_layer", "is empty");
   // CLIP returns num_hidden_layers + 1 hidden states (embeddings first); Python indexing.
-  const int states = c.vision.num_hidden_layers + 1;
+  const std::int64_t states = std::int64_t{c.vision.num_hidden_layers} + 1;
   for (int layer : c.vision_feature_layers)
     if (layer < -states || layer >= states)
       f.fail("vision_feature_layer", std::to_string(layer) + " is outside the " +

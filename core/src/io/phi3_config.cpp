@@ -1,7 +1,9 @@
 // config.json -> Phi3Config for "phi3" (transformers' Phi3ForCausalLM) and "phi3_v" (the
 // Phi-3.5-vision hub code). Both keep the decoder at the top level, so the shared text parser reads
 // the whole file; the image embedding's settings come from embd_layer and img_processor.
+#include <cstdint>
 #include <filesystem>
+#include <limits>
 
 #include "hae/error.h"
 #include "hae/phi3_config.h"
@@ -72,6 +74,10 @@ VisionConfig parseTower(const JsonFields& f) {
   // The HD transform merges 2x2 patches of a square grid: 336/14 = 24 -> 12 x 12 tokens per crop.
   if (v.image_size % v.patch_size != 0 || (v.image_size / v.patch_size) % 2 != 0)
     f.fail("image_size", "must be an even multiple of patch_size for the 2x2 patch merge");
+  // numPatches() squares the grid side as an int.
+  if (std::int64_t{v.gridSize()} * v.gridSize() > std::numeric_limits<int>::max())
+    f.fail("image_size", std::to_string(v.image_size) + " / patch_size " +
+                             std::to_string(v.patch_size) + " gives too many patches");
   return v;
 }
 
@@ -119,7 +125,7 @@ void parseImageEmbedding(const JsonFields& f, Phi3Config& c) {
     img->fail("num_img_tokens", std::to_string(c.num_img_tokens) + " is not the " +
                                     std::to_string(merged) + "x" + std::to_string(merged) +
                                     " merged grid of the CLIP tower");
-  const int states = c.vision.num_hidden_layers + 1;
+  const std::int64_t states = std::int64_t{c.vision.num_hidden_layers} + 1;
   if (c.layer_idx < -states || c.layer_idx >= states)
     img->fail("layer_idx", std::to_string(c.layer_idx) + " is outside the " +
                                std::to_string(states) + " CLIP hidden states");

@@ -62,7 +62,7 @@ Idefics3Model::Idefics3Model(Idefics3Config config, std::optional<Tokenizer> tok
     : config_(std::move(config)),
       tokenizer_(std::move(tokenizer)),
       preprocess_(preprocess),
-      rope_(config_.text.head_dim, config_.text.rope_theta) {
+      rope_(config_.text) {
   if (options.image_longest_edge != 0) {
     if (options.image_longest_edge < 1 || options.image_longest_edge > kIdefics3MaxLongestEdge)
       throw Error(fmt::format("image longest edge {} must lie in [1, {}]",
@@ -75,7 +75,10 @@ Idefics3Model::Idefics3Model(Idefics3Config config, std::optional<Tokenizer> tok
         fmt::format("preprocessor_config.json: max_image_size.longest_edge {} differs from the "
                     "vision tower's image_size {}",
                     preprocess_.tile_size, config_.vision.image_size));
-  net_ = Idefics3Net(config_);
+  {
+    ConstructInDtype in_load_dtype(options.float_dtype);
+    net_ = Idefics3Net(config_);
+  }
   net_->eval();
   const auto& t = config_.text;
   spec_ = decoderSpec("idefics3", std::move(name), t, options);
@@ -182,9 +185,12 @@ Idefics3PreprocessConfig defaultPreprocess(const Idefics3Config& config) {
 std::unique_ptr<Idefics3Model> loadIdefics3(const std::string& dir, const LoadOptions& options) {
   const fs::path folder(dir);
   Idefics3Config config = loadIdefics3Config(dir);
+  const auto archive = openCheckpointFor(dir, idefics3Manifest(config), options);
   std::optional<Tokenizer> tokenizer;
-  if (fs::exists(folder / "tokenizer.json"))
+  if (fs::exists(folder / "tokenizer.json")) {
     tokenizer = Tokenizer::fromFile((folder / "tokenizer.json").string());
+    checkImageToken(*tokenizer, config.image_token_id, "<image>", dir, "image_token_id");
+  }
   const Idefics3PreprocessConfig preprocess =
       fs::exists(folder / "preprocessor_config.json")
           ? loadIdefics3PreprocessConfig((folder / "preprocessor_config.json").string())
@@ -196,7 +202,7 @@ std::unique_ptr<Idefics3Model> loadIdefics3(const std::string& dir, const LoadOp
   auto model = std::make_unique<Idefics3Model>(config, std::move(tokenizer), preprocess,
                                                folder.filename().string(), options);
   // fp16 / bf16 checkpoints are converted to the load dtype here (CPU LibTorch has no fp16 GEMM).
-  loadModuleWeights(*model->net(), SafetensorsArchive::openFolder(dir), "", options);
+  loadModuleWeights(*model->net(), archive, "", options);
   return model;
 }
 

@@ -218,6 +218,35 @@ void checkReportPath(const std::string& path) {
     throw Error(fmt::format("{}: cannot write here (no folder {})", path, parent.string()));
 }
 
+void checkOutputFolder(const std::string& flag, const std::string& path) {
+  namespace fs = std::filesystem;
+  if (path.empty()) throw Error(fmt::format("{}: give an output folder", flag));
+  std::error_code ec;
+  // The nearest part that exists decides: create_directories fails below a file.
+  for (fs::path p = fs::path(path).lexically_normal(); !p.empty(); p = p.parent_path()) {
+    const fs::file_status status = fs::status(p, ec);
+    if (!fs::exists(status)) {
+      if (p == p.parent_path()) break;
+      continue;
+    }
+    if (fs::is_directory(status)) return;
+    if (p == fs::path(path).lexically_normal())
+      throw Error(fmt::format("{} {}: exists and is not a folder", flag, path));
+    throw Error(fmt::format("{} {}: {} is not a folder", flag, path, p.string()));
+  }
+}
+
+void checkOutputFile(const std::string& flag, const std::string& path) {
+  namespace fs = std::filesystem;
+  if (path.empty()) throw Error(fmt::format("{}: give an output file", flag));
+  std::error_code ec;
+  if (fs::is_directory(path, ec))
+    throw Error(fmt::format("{} {}: is a folder; give a file name", flag, path));
+  const fs::path parent = fs::path(path).parent_path();
+  if (!parent.empty() && !fs::is_directory(parent, ec))
+    throw Error(fmt::format("{} {}: no folder {}", flag, path, parent.string()));
+}
+
 void writeReport(const std::string& path, const RunInfo& info,
                  const std::vector<StepTelemetry>& steps, const std::string& answer) {
   switch (reportFormatFor(path)) {

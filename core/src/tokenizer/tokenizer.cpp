@@ -5,6 +5,7 @@
 #include <unordered_set>
 
 #include "hae/error.h"
+#include "hae/file_check.h"
 #include "tokenizer/added_tokens.h"
 #include "tokenizer/decoders.h"
 #include "tokenizer/json_reader.h"
@@ -41,6 +42,7 @@ struct Tokenizer::Impl {
 Tokenizer::Tokenizer(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
 
 Tokenizer Tokenizer::fromFile(const std::string& path) {
+  requireRegularFile(path, "the tokenizer file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path + ": cannot open tokenizer file");
   std::ostringstream text;
@@ -89,27 +91,38 @@ Tokenizer Tokenizer::fromJson(const std::string& json_text, const std::string& s
 
 std::vector<int> Tokenizer::encode(std::string_view text, bool add_special_tokens) const {
   const Impl& impl = *impl_;
-  const std::string input = tok::utf8Lossy(text);
-  std::vector<int> ids;
-  for (const auto& seg : impl.added.splitRaw(input)) {
-    if (seg.id >= 0) {
-      ids.push_back(seg.id);
-      continue;
-    }
-    if (seg.end == seg.begin) continue;
-    std::string normalized = input.substr(seg.begin, seg.end - seg.begin);
-    if (impl.normalizer) impl.normalizer->normalize(normalized);
-    for (const auto& sub : impl.added.splitNormalized(normalized)) {
-      if (sub.id >= 0) {
-        ids.push_back(sub.id);
-      } else if (sub.end > sub.begin) {
-        impl.encodeSegment(std::string_view(normalized).substr(sub.begin, sub.end - sub.begin),
-                           seg.begin == 0 && sub.begin == 0, ids);
+  auto run = [&] {
+    const std::string input = tok::utf8Lossy(text);
+    std::vector<int> ids;
+    for (const auto& seg : impl.added.splitRaw(input)) {
+      if (seg.id >= 0) {
+        ids.push_back(seg.id);
+        continue;
+      }
+      if (seg.end == seg.begin) continue;
+      std::string normalized = input.substr(seg.begin, seg.end - seg.begin);
+      if (impl.normalizer) impl.normalizer->normalize(normalized);
+      for (const auto& sub : impl.added.splitNormalized(normalized)) {
+        if (sub.id >= 0) {
+          ids.push_back(sub.id);
+        } else if (sub.end > sub.begin) {
+          impl.encodeSegment(std::string_view(normalized).substr(sub.begin, sub.end - sub.begin),
+                             seg.begin == 0 && sub.begin == 0, ids);
+        }
       }
     }
+    if (impl.postProcessor) impl.postProcessor->process(ids, add_special_tokens);
+    return ids;
+  };
+  try {
+    return run();
+  } catch (const Error& e) {
+    // A stage failing on this text (a regex at its retry limit, a missing unk token) is a fault
+    // of this tokenizer file: say which one.
+    const std::string what = e.what();
+    if (what.rfind(impl.source, 0) == 0) throw;
+    throw Error(impl.source + ": " + what);
   }
-  if (impl.postProcessor) impl.postProcessor->process(ids, add_special_tokens);
-  return ids;
 }
 
 std::string Tokenizer::decode(const std::vector<int>& ids, bool skip_special_tokens) const {

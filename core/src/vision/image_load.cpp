@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <opencv2/core.hpp>
+#include <opencv2/core/utils/logger.hpp>
 #include <opencv2/imgcodecs.hpp>
 
 #include "hae/error.h"
@@ -26,12 +27,14 @@ std::string quoted(const std::string& path) {
   return "'" + path + "'";
 }
 
-// For formats whose header we do not parse (TIFF, WebP, ...), OpenCV's own size check is the guard.
-// It reads OPENCV_IO_MAX_IMAGE_PIXELS once, on first use, so set it before the first decode; a
-// value the user exported wins.
+// For formats whose header we do not parse, OpenCV's own size check is the guard. It reads
+// OPENCV_IO_MAX_IMAGE_PIXELS once, on first use, so set it before the first decode; a value the
+// user exported wins. OpenCV's log (libtiff's and libwebp's complaints go through it) is silenced:
+// a failure reaches the user as one hae::Error naming the file.
 void limitOpenCvDecoders() {
   static std::once_flag once;
   std::call_once(once, [] {
+    cv::utils::logging::setLogLevel(cv::utils::logging::LOG_LEVEL_SILENT);
 #ifdef _WIN32
     if (!std::getenv("OPENCV_IO_MAX_IMAGE_PIXELS")) {
       _putenv_s("OPENCV_IO_MAX_IMAGE_PIXELS", std::to_string(kMaxImagePixels).c_str());
@@ -48,6 +51,8 @@ std::vector<std::uint8_t> readFile(const std::string& path) {
   const fs::file_status status = fs::status(path, ec);
   if (ec || !fs::exists(status)) throw Error("image file " + quoted(path) + " does not exist");
   if (fs::is_directory(status)) throw Error("image path " + quoted(path) + " is a directory");
+  if (!fs::is_regular_file(status))  // a FIFO would block the read until someone writes to it
+    throw Error("image path " + quoted(path) + " is not a regular file (a FIFO, socket or device)");
   const std::uintmax_t size = fs::file_size(path, ec);
   if (ec) throw Error("cannot read image file " + quoted(path) + ": " + ec.message());
   if (size == 0) throw Error("image file " + quoted(path) + " is empty");
@@ -85,6 +90,11 @@ RgbImage loadImage(const std::string& path) {
   if (auto header = vision::sniffImageSize(bytes.data(), bytes.size())) {
     checkDimensions(path, header->width, header->height, header->format);
   }
+  // Before the decoder sees it: libpng and OpenCV's readers print their own complaints on
+  // stderr, and libjpeg decodes a truncated file silently where PIL raises.
+  if (auto damage = vision::findImageDamage(bytes.data(), bytes.size())) {
+    throw Error("cannot decode image file " + quoted(path) + ": " + *damage);
+  }
   limitOpenCvDecoders();
 
   cv::Mat bgr;
@@ -95,7 +105,13 @@ RgbImage loadImage(const std::string& path) {
     // 16-bit samples keep their high byte. PIL never applies EXIF orientation on open.
     bgr = cv::imdecode(encoded, cv::IMREAD_COLOR | cv::IMREAD_IGNORE_ORIENTATION);
   } catch (const cv::Exception& e) {
-    throw Error("cannot decode image file " + quoted(path) + ": " + e.what());
+    // e.what() holds OpenCV's source file and line; e.err is the reason alone.
+    if (e.func == "validateInputImageSize") {
+      throw Error("image file " + quoted(path) + " is too large (more than " +
+                  std::to_string(kMaxImagePixels) +
+                  " pixels, or a side above the decoder's limit)");
+    }
+    throw Error("cannot decode image file " + quoted(path) + ": " + e.err);
   } catch (const std::bad_alloc&) {
     throw Error("out of memory decoding image file " + quoted(path));
   }
