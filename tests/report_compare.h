@@ -63,33 +63,36 @@ inline std::string firstDifference(const RunInfo& a, const RunInfo& b) {
   d("kv_bytes_per_token", a.kv_bytes_per_token, b.kv_bytes_per_token);
   d("device", a.device, b.device);
   d("threads", a.threads, b.threads);
-  d.list("tokens", a.tokens, b.tokens, [&](const std::string& p, const TokenInfo& x, const TokenInfo& y) {
-    d(p + ".position", x.position, y.position);
-    d(p + ".id", x.id, y.id);
-    d(p + ".modality", x.modality, y.modality);
-    d(p + ".text", x.text, y.text);
-    d(p + ".image", x.image, y.image);
-    d(p + ".crop", x.crop, y.crop);
-    d(p + ".row", x.row, y.row);
-    d(p + ".col", x.col, y.col);
-  });
+  d.list("tokens", a.tokens, b.tokens,
+         [&](const std::string& p, const TokenInfo& x, const TokenInfo& y) {
+           d(p + ".position", x.position, y.position);
+           d(p + ".id", x.id, y.id);
+           d(p + ".modality", x.modality, y.modality);
+           d(p + ".text", x.text, y.text);
+           d(p + ".image", x.image, y.image);
+           d(p + ".crop", x.crop, y.crop);
+           d(p + ".row", x.row, y.row);
+           d(p + ".col", x.col, y.col);
+         });
   d("visual_tokens", a.visual_tokens, b.visual_tokens);
-  d.list("images", a.images, b.images, [&](const std::string& p, const ImageInfo& x, const ImageInfo& y) {
-    d(p + ".path", x.path, y.path);
-    d(p + ".width", x.width, y.width);
-    d(p + ".height", x.height, y.height);
-    d.list(p + ".grids", x.grids, y.grids, [&](const std::string& q, const CropGrid& g, const CropGrid& h) {
-      d(q + ".image", g.image, h.image);
-      d(q + ".crop", g.crop, h.crop);
-      d(q + ".rows", g.rows, h.rows);
-      d(q + ".cols", g.cols, h.cols);
-      d(q + ".region.x", g.region.x, h.region.x);
-      d(q + ".region.y", g.region.y, h.region.y);
-      d(q + ".region.w", g.region.w, h.region.w);
-      d(q + ".region.h", g.region.h, h.region.h);
-      d(q + ".global", g.global, h.global);
-    });
-  });
+  d.list("images", a.images, b.images,
+         [&](const std::string& p, const ImageInfo& x, const ImageInfo& y) {
+           d(p + ".path", x.path, y.path);
+           d(p + ".width", x.width, y.width);
+           d(p + ".height", x.height, y.height);
+           d.list(p + ".grids", x.grids, y.grids,
+                  [&](const std::string& q, const CropGrid& g, const CropGrid& h) {
+                    d(q + ".image", g.image, h.image);
+                    d(q + ".crop", g.crop, h.crop);
+                    d(q + ".rows", g.rows, h.rows);
+                    d(q + ".cols", g.cols, h.cols);
+                    d(q + ".region.x", g.region.x, h.region.x);
+                    d(q + ".region.y", g.region.y, h.region.y);
+                    d(q + ".region.w", g.region.w, h.region.w);
+                    d(q + ".region.h", g.region.h, h.region.h);
+                    d(q + ".global", g.global, h.global);
+                  });
+         });
   return d.first;
 }
 
@@ -103,31 +106,34 @@ inline std::string firstDifference(const std::vector<StepTelemetry>& a,
     d(p + ".context_length", x.context_length, y.context_length);
     d(p + ".model_ms", x.model_ms, y.model_ms);
     d(p + ".policy_ms", x.policy_ms, y.policy_ms);
-    d.list(p + ".layers", x.layers, y.layers, [&](const std::string& q, const LayerStats& s, const LayerStats& t) {
-      for (int m = 0; m < kModalityCount; ++m)
-        d(q + ".live." + modalityName(static_cast<Modality>(m)), s.live[m], t.live[m]);
-      d(q + ".bin", s.bin, t.bin);
-      d(q + ".bytes", s.bytes, t.bytes);
-      d(q + ".ms", s.ms, t.ms);
-    });
-    d.list(p + ".events", x.events, y.events, [&](const std::string& q, const PolicyEvent& e, const PolicyEvent& f) {
-      d(q + ".kind", e.kind, f.kind);
-      d(q + ".step", e.step, f.step);
-      d(q + ".layer", e.layer, f.layer);
-      d(q + ".head", e.head, f.head);
-      d(q + ".position", e.position, f.position);
-      d(q + ".modality", e.modality, f.modality);
-      d(q + ".score", e.score, f.score);
-    });
+    d.list(p + ".layers", x.layers, y.layers,
+           [&](const std::string& q, const LayerStats& s, const LayerStats& t) {
+             for (int m = 0; m < kModalityCount; ++m)
+               d(q + ".live." + modalityName(static_cast<Modality>(m)), s.live[m], t.live[m]);
+             d(q + ".bin", s.bin, t.bin);
+             d(q + ".bytes", s.bytes, t.bytes);
+             d(q + ".ms", s.ms, t.ms);
+           });
+    d.list(p + ".events", x.events, y.events,
+           [&](const std::string& q, const PolicyEvent& e, const PolicyEvent& f) {
+             d(q + ".kind", e.kind, f.kind);
+             d(q + ".step", e.step, f.step);
+             d(q + ".layer", e.layer, f.layer);
+             d(q + ".head", e.head, f.head);
+             d(q + ".position", e.position, f.position);
+             d(q + ".modality", e.modality, f.modality);
+             d(q + ".score", e.score, f.score);
+           });
     d(p + ".patch_states", x.patch_states, y.patch_states);
-    d.list(p + ".probes", x.probes, y.probes, [&](const std::string& q, const LayerProbe& s, const LayerProbe& t) {
-      for (int m = 0; m < kModalityCount; ++m) {
-        const std::string name = modalityName(static_cast<Modality>(m));
-        d(q + ".attn_variance." + name, s.attn_variance[m], t.attn_variance[m]);
-        d(q + ".sparsity." + name, s.sparsity[m], t.sparsity[m]);
-      }
-      d(q + ".overlap_with_first", s.overlap_with_first, t.overlap_with_first);
-    });
+    d.list(p + ".probes", x.probes, y.probes,
+           [&](const std::string& q, const LayerProbe& s, const LayerProbe& t) {
+             for (int m = 0; m < kModalityCount; ++m) {
+               const std::string name = modalityName(static_cast<Modality>(m));
+               d(q + ".attn_variance." + name, s.attn_variance[m], t.attn_variance[m]);
+               d(q + ".sparsity." + name, s.sparsity[m], t.sparsity[m]);
+             }
+             d(q + ".overlap_with_first", s.overlap_with_first, t.overlap_with_first);
+           });
   });
   return d.first;
 }

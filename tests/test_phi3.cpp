@@ -440,7 +440,9 @@ TEST(Phi3vPlan, ImagesTaggedOutOfOrderLandWhereTheirTagsAre) {
   torch::NoGradGuard no_grad;
   const auto x = model->embed(torch::tensor(in_order.ids, torch::kInt64), in_order.pixel_values);
   const auto y = model->embed(torch::tensor(swapped.ids, torch::kInt64), swapped.pixel_values);
-  EXPECT_EQ(maxAbsDiff(x, y), 0.0);
+  // The tower sees the crops in another order: the same GEMMs with rows permuted, which some
+  // BLAS kernels (OpenBLAS Haswell at 1 thread) sum differently at block edges.
+  expectCloseRelative(x, y, 1e-5, "embeddings of the swapped tags");
 }
 
 // ---- preprocessing ------------------------------------------------------------------------

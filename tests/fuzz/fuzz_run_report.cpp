@@ -9,13 +9,13 @@
 //   is the writer's exact inverse and not only its inverse on typical runs.
 // A crash, a sanitizer report (overflow, out-of-range float conversion, out-of-bounds access),
 // another exception type or a report that does not read back the same is a bug.
+#include <fuzzer/FuzzedDataProvider.h>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fuzzer/FuzzedDataProvider.h>
 #include <limits>
 #include <string>
 
@@ -45,9 +45,12 @@ std::string text(FuzzedDataProvider& p, std::size_t max) {
 
 double anyDouble(FuzzedDataProvider& p) {
   switch (p.ConsumeIntegralInRange(0, 4)) {
-    case 0: return p.ConsumeIntegralInRange(0, 1000) / 8.0;
-    case 1: return std::numeric_limits<double>::quiet_NaN();
-    case 2: return std::numeric_limits<double>::infinity();
+    case 0:
+      return p.ConsumeIntegralInRange(0, 1000) / 8.0;
+    case 1:
+      return std::numeric_limits<double>::quiet_NaN();
+    case 2:
+      return std::numeric_limits<double>::infinity();
     default: {
       const auto bits = p.ConsumeIntegral<std::uint64_t>();
       double d;
@@ -105,8 +108,10 @@ void roundTripTelemetry(FuzzedDataProvider& p) {
     im.width = p.ConsumeIntegralInRange(0, std::numeric_limits<int>::max());
     im.height = p.ConsumeIntegralInRange(0, std::numeric_limits<int>::max());
     for (int g = p.ConsumeIntegralInRange(0, 3); g > 0; --g)
-      im.grids.push_back({p.ConsumeIntegralInRange(0, 9), p.ConsumeIntegralInRange(0, 9),
-                          p.ConsumeIntegralInRange(0, 1 << 15), p.ConsumeIntegralInRange(0, 1 << 15),
+      im.grids.push_back({p.ConsumeIntegralInRange(0, 9),
+                          p.ConsumeIntegralInRange(0, 9),
+                          p.ConsumeIntegralInRange(0, 1 << 15),
+                          p.ConsumeIntegralInRange(0, 1 << 15),
                           {finiteFloat(p, false), finiteFloat(p, false), finiteFloat(p, true),
                            finiteFloat(p, true)},
                           p.ConsumeBool()});
@@ -170,7 +175,8 @@ void roundTripTelemetry(FuzzedDataProvider& p) {
     std::int64_t slots = 0, product = 0;
     for (std::size_t l = 0; l < steps.back().layers.size(); ++l)
       slots += steps.back().liveSlots(static_cast<int>(l)) + steps.back().layers[l].bin;
-    if (__builtin_mul_overflow(slots, info.kv_bytes_per_token, &product)) info.kv_bytes_per_token = 0;
+    if (__builtin_mul_overflow(slots, info.kv_bytes_per_token, &product))
+      info.kv_bytes_per_token = 0;
   }
 
   bool finite_times = true;

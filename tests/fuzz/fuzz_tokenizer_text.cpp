@@ -129,10 +129,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto ids = t.llama2.encode(text, false);
     checkIds(t.llama2, ids);
     const std::string decoded = t.llama2.decode(ids, false);
-    const bool plain = lossy.find("\xE2\x96\x81") == std::string::npos &&
-                       lossy.find("<s>") == std::string::npos &&
-                       lossy.find("</s>") == std::string::npos &&
-                       lossy.find("<unk>") == std::string::npos;
+    const bool plain =
+        lossy.find("\xE2\x96\x81") == std::string::npos && lossy.find("<s>") == std::string::npos &&
+        lossy.find("</s>") == std::string::npos && lossy.find("<unk>") == std::string::npos;
     if (plain) require(decoded == lossy);
     auto with_bos = t.llama2.encode(text, true);
     require(!with_bos.empty() && with_bos[0] == t.llama2.tokenToId("<s>"));

@@ -62,7 +62,9 @@ class Node {
     return Node(v_[i], file_, path_ + "[" + std::to_string(i) + "]");
   }
   // A key that is absent, for "missing" and "unknown field" messages.
-  Node absent(const std::string& key) const { return Node(v_, file_, path_.empty() ? key : path_ + "." + key); }
+  Node absent(const std::string& key) const {
+    return Node(v_, file_, path_.empty() ? key : path_ + "." + key);
+  }
 
   std::int64_t int64(std::int64_t lo, std::int64_t hi) const {
     if (!v_.is_number_integer()) failType("an integer");
@@ -92,7 +94,8 @@ class Node {
   float single(bool nullable, bool non_negative) const {
     const double d = number(nullable, non_negative);
     // Out of float range, the conversion would be undefined behaviour.
-    if (std::isfinite(d) && std::fabs(d) > FLT_MAX) fail(v_.dump() + " is outside the range of a float");
+    if (std::isfinite(d) && std::fabs(d) > FLT_MAX)
+      fail(v_.dump() + " is outside the range of a float");
     return static_cast<float>(d);
   }
 
@@ -339,9 +342,8 @@ StepTelemetry readStep(const Node& n, std::size_t visual_count) {
       else if (s[v] == 'e')
         states[v] = PatchState::Evicted;
       else
-        pn.fail("character " + std::to_string(v) + " is " + json(std::string(1, s[v])).dump(
-                                                                  -1, ' ', false,
-                                                                  json::error_handler_t::replace) +
+        pn.fail("character " + std::to_string(v) + " is " +
+                json(std::string(1, s[v])).dump(-1, ' ', false, json::error_handler_t::replace) +
                 ", expected k (kept), b (recycle bin) or e (evicted)");
     }
     t.patch_states.push_back(std::move(states));
@@ -402,17 +404,17 @@ void checkSummaryFits(const Node& model, const RunInfo& info,
 
 ReportSummary readSummary(const Object& top, const RunInfo& info,
                           const std::vector<StepTelemetry>& steps) {
-  const Object t(top["timings"], {"prefill_ms", "prefill_model_ms", "prefill_policy_ms", "decode_ms",
-                                  "decode_model_ms", "decode_policy_ms", "decode_ms_per_token",
-                                  "total_ms"});
-  const Object s(top["summary"],
-                 {"prompt_tokens", "visual_tokens", "generated_tokens", "prefill_ms",
-                  "decode_ms_per_token", "policy_share", "peak_cache_bytes", "mean_cache_bytes",
-                  "final_cache_bytes", "full_cache_bytes", "held_cache_bytes", "reduction_vs_full"});
+  const Object t(top["timings"],
+                 {"prefill_ms", "prefill_model_ms", "prefill_policy_ms", "decode_ms",
+                  "decode_model_ms", "decode_policy_ms", "decode_ms_per_token", "total_ms"});
+  const Object s(top["summary"], {"prompt_tokens", "visual_tokens", "generated_tokens",
+                                  "prefill_ms", "decode_ms_per_token", "policy_share",
+                                  "peak_cache_bytes", "mean_cache_bytes", "final_cache_bytes",
+                                  "full_cache_bytes", "held_cache_bytes", "reduction_vs_full"});
   // Types first, so a malformed value is reported as such rather than as a mismatch.
   double timing[8];
-  const char* timing_keys[8] = {"prefill_ms",       "prefill_model_ms", "prefill_policy_ms",
-                                "decode_ms",        "decode_model_ms",  "decode_policy_ms",
+  const char* timing_keys[8] = {"prefill_ms",          "prefill_model_ms", "prefill_policy_ms",
+                                "decode_ms",           "decode_model_ms",  "decode_policy_ms",
                                 "decode_ms_per_token", "total_ms"};
   for (int i = 0; i < 8; ++i) timing[i] = t[timing_keys[i]].ms();
   const int prompt_tokens = s["prompt_tokens"].integer(0);
@@ -439,9 +441,9 @@ ReportSummary readSummary(const Object& top, const RunInfo& info,
     if (unknown_times && (std::isnan(got) || !std::isfinite(wanted))) return;
     expectSame(n, got, wanted);
   };
-  const double want_timing[8] = {want.prefill_ms,      want.prefill_model_ms,
-                                 want.prefill_policy_ms, want.decode_ms,
-                                 want.decode_model_ms, want.decode_policy_ms,
+  const double want_timing[8] = {want.prefill_ms,          want.prefill_model_ms,
+                                 want.prefill_policy_ms,   want.decode_ms,
+                                 want.decode_model_ms,     want.decode_policy_ms,
                                  want.decode_ms_per_token, want.prefill_ms + want.decode_ms};
   for (int i = 0; i < 8; ++i) sameTime(t[timing_keys[i]], timing[i], want_timing[i]);
   expectSame(s["prompt_tokens"], std::int64_t{prompt_tokens}, std::int64_t{want.prompt_tokens});
@@ -471,9 +473,9 @@ ReportSummary readSummary(const Object& top, const RunInfo& info,
   sameOptional(s["reduction_vs_full"], reduction_read, reduction_want);
   // The times as the file states them (equal to want's wherever they could be checked).
   ReportSummary out = want;
-  double* const out_timing[7] = {&out.prefill_ms,      &out.prefill_model_ms, &out.prefill_policy_ms,
-                                 &out.decode_ms,       &out.decode_model_ms,  &out.decode_policy_ms,
-                                 &out.decode_ms_per_token};
+  double* const out_timing[7] = {
+      &out.prefill_ms,      &out.prefill_model_ms, &out.prefill_policy_ms,  &out.decode_ms,
+      &out.decode_model_ms, &out.decode_policy_ms, &out.decode_ms_per_token};
   for (int i = 0; i < 7; ++i) *out_timing[i] = timing[i];
   out.policy_share = policy_share;
   return out;
@@ -561,10 +563,11 @@ json parseDocument(const std::string& text, const std::string& path) {
     json::sax_parse(text, &tracker);
     std::string what = e.what();
     // "[json.exception.parse_error.101] parse error at line 3, column 1: ..." -> from "parse".
-    if (const auto bracket = what.find("] "); what.rfind("[json.exception.", 0) == 0 &&
-                                              bracket != std::string::npos)
+    if (const auto bracket = what.find("] ");
+        what.rfind("[json.exception.", 0) == 0 && bracket != std::string::npos)
       what = what.substr(bracket + 2);
-    throw Error(path + ": " + tracker.where() + ": invalid JSON (truncated or corrupt file?): " + what);
+    throw Error(path + ": " + tracker.where() +
+                ": invalid JSON (truncated or corrupt file?): " + what);
   }
 }
 
@@ -584,10 +587,10 @@ RunReport readRunReportJson(const std::string& text, const std::string& path) {
   const Node version = root.member("schema_version");
   if (!version.value().is_number_integer()) version.failType("an integer");
   if (version.value() != kRunReportSchemaVersion)
-    version.fail("version " + version.value().dump() + " is not supported (this build reads " +
-                 "version " + std::to_string(kRunReportSchemaVersion) +
-                 (version.value() > kRunReportSchemaVersion ? "; a newer HAE Studio wrote it)"
-                                                            : ")"));
+    version.fail(
+        "version " + version.value().dump() + " is not supported (this build reads " + "version " +
+        std::to_string(kRunReportSchemaVersion) +
+        (version.value() > kRunReportSchemaVersion ? "; a newer HAE Studio wrote it)" : ")"));
 
   const Object top(root, {"schema", "schema_version", "model", "policy", "inputs", "tokens",
                           "visual_tokens", "steps", "answer", "timings", "summary"});
@@ -612,8 +615,9 @@ RunReport readRunReportFile(const std::string& path) {
   const auto size = fs::file_size(path, ec);
   if (ec) throw Error(path + ": cannot read (" + ec.message() + ")");
   if (size > kMaxFileBytes)
-    throw Error(path + ": " + std::to_string(size) + " bytes is too large for a run report (limit " +
-                std::to_string(kMaxFileBytes) + ")");
+    throw Error(path + ": " + std::to_string(size) +
+                " bytes is too large for a run report (limit " + std::to_string(kMaxFileBytes) +
+                ")");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path + ": cannot open");
   std::stringstream buffer;
