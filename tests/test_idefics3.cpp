@@ -26,22 +26,6 @@ using nlohmann::json;
 constexpr double kTolerance = 1e-4;
 const std::string kTiny = "models/tiny-idefics3";
 
-class TempDir {
- public:
-  TempDir()
-      : path_(fs::temp_directory_path() /
-              ("hae-idefics3-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++))) {
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  fs::path path() const { return path_; }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-  static inline int counter_ = 0;
-};
-
 // A copy of the tiny fixture folder (config, generation config, weights) to add files to.
 TempDir tinyCopy() {
   TempDir dir;

@@ -3,12 +3,32 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <string>
 
 #include "hae/safetensors.h"
 #include "io/torch_tensors.h"
 
 namespace hae::test {
+
+// A fresh folder under the system's temp folder, removed with everything in it at scope exit.
+class TempDir {
+ public:
+  TempDir()
+      : path_(std::filesystem::temp_directory_path() /
+              ("hae-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++))) {
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  std::filesystem::path path() const { return path_; }
+  std::string str() const { return path_.string(); }
+
+ private:
+  std::filesystem::path path_;
+  static inline int counter_ = 0;
+};
 
 inline std::string dataPath(const std::string& rel) { return std::string(HAE_TEST_DATA) + "/" + rel; }
 

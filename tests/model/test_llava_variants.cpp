@@ -20,21 +20,6 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-class TempDir {
- public:
-  TempDir() : path_(fs::temp_directory_path() / ("hae-variant-" + std::to_string(::getpid()) + "-" +
-                                                  std::to_string(counter_++))) {
-    fs::create_directories(path_);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  std::string str() const { return path_.string(); }
-  fs::path path() const { return path_; }
-
- private:
-  fs::path path_;
-  static inline int counter_ = 0;
-};
-
 json readJson(const fs::path& p) {
   std::ifstream in(p);
   return json::parse(in);

@@ -27,33 +27,18 @@ using nlohmann::json;
 
 const fs::path kDemo = fs::path(HAE_SOURCE_DIR) / "resources/demo/model";
 
-class ScratchDir {
- public:
-  ScratchDir() : path_(fs::temp_directory_path() / ("hae-loading-" + std::to_string(::getpid()) + "-" +
-                                                    std::to_string(counter_++))) {
-    fs::create_directories(path_);
-  }
-  ~ScratchDir() { fs::remove_all(path_); }
-  fs::path operator/(const std::string& name) const { return path_ / name; }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-  static inline int counter_ = 0;
-};
-
 json readJson(const fs::path& p) {
   std::ifstream in(p);
   return json::parse(in);
 }
 
 // A copy of the demo model whose config.json (and preprocessor_config.json) `edit` changes.
-std::string editedDemo(const ScratchDir& dir, const std::function<void(json&, json&)>& edit) {
-  for (const auto& entry : fs::directory_iterator(kDemo)) fs::copy(entry.path(), dir / entry.path().filename().string());
+std::string editedDemo(const TempDir& dir, const std::function<void(json&, json&)>& edit) {
+  for (const auto& entry : fs::directory_iterator(kDemo)) fs::copy(entry.path(), dir.path() / entry.path().filename().string());
   json config = readJson(kDemo / "config.json"), pre = readJson(kDemo / "preprocessor_config.json");
   edit(config, pre);
-  std::ofstream(dir / "config.json") << config.dump(2);
-  std::ofstream(dir / "preprocessor_config.json") << pre.dump(2);
+  std::ofstream(dir.path() / "config.json") << config.dump(2);
+  std::ofstream(dir.path() / "preprocessor_config.json") << pre.dump(2);
   return dir.str();
 }
 
@@ -110,14 +95,14 @@ TEST(ModelLoading, Bf16LoadIsTheCheckpointRoundedOnce) {
 }
 
 TEST(ModelLoading, NonFiniteWeightsAreNamedAndNonFiniteLogitsStopTheRun) {
-  ScratchDir dir;
+  TempDir dir;
   for (const auto& entry : fs::directory_iterator(dataPath("models/tiny-llava")))
-    fs::copy(entry.path(), dir / entry.path().filename().string());
+    fs::copy(entry.path(), dir.path() / entry.path().filename().string());
   const auto archive = SafetensorsArchive::openFolder(dataPath("models/tiny-llava"));
   std::map<std::string, at::Tensor> weights;
   for (const auto& n : archive.names()) weights[n] = toTorch(archive.get(n));
   weights["language_model.model.norm.weight"][3] = std::numeric_limits<float>::quiet_NaN();
-  writeTorchSafetensors((dir / "model.safetensors").string(), weights);
+  writeTorchSafetensors((dir.path() / "model.safetensors").string(), weights);
 
   WarningLog log;
   std::shared_ptr<VlmModel> model = loadModel(dir.str(), {});
@@ -133,7 +118,7 @@ TEST(ModelLoading, NonFiniteWeightsAreNamedAndNonFiniteLogitsStopTheRun) {
 }
 
 TEST(ModelLoading, TheImageTokenMustBeTheTokenizersImageToken) {
-  ScratchDir ordinary, beyond;
+  TempDir ordinary, beyond;
   // Id 5 is an ordinary word of the demo vocabulary; <image> is id 4.
   expectMentions(loadError(editedDemo(ordinary, [](json& c, json&) { c["image_token_index"] = 5; })),
                  {"config.json", "image_token_index 5", "tokenizer.json", "not <image>", "maps <image> to 4"});
@@ -142,7 +127,7 @@ TEST(ModelLoading, TheImageTokenMustBeTheTokenizersImageToken) {
 }
 
 TEST(ModelLoading, ThePreprocessorCropMustFitTheTower) {
-  ScratchDir huge, other;
+  TempDir huge, other;
   expectMentions(loadError(editedDemo(huge, [](json&, json& p) { p["crop_size"] = 65536; })),
                  {"preprocessor", "crop_size", "8192"});
   expectMentions(loadError(editedDemo(other, [](json&, json& p) { p["crop_size"] = 100; })),
