@@ -11,6 +11,7 @@
 #include <QVBoxLayout>
 #include <functional>
 
+#include "hae/widgets/compare_curves.h"
 #include "hae/widgets/patch_overlay_view.h"
 #include "hae/widgets/policy_form.h"
 #include "run_summary.h"
@@ -56,7 +57,7 @@ CompareView::CompareView(widgets::RunHistory* primary, QWidget* parent)
   scroll->setWidgetResizable(true);
   scroll->setFrameShape(QFrame::NoFrame);
   scroll->setHorizontalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
-  scroll->setMaximumHeight(190);
+  scroll->setMinimumHeight(260);  // a real form, not a box two rows high
   formLayout->addWidget(scroll);
   top->addWidget(formBox, 2);
   auto* side = new QVBoxLayout;
@@ -74,12 +75,17 @@ CompareView::CompareView(widgets::RunHistory* primary, QWidget* parent)
 
   overlayA_ = new widgets::PatchOverlayView(primary_, this);
   overlayB_ = new widgets::PatchOverlayView(second_, this);
+  diff_ = new widgets::PatchOverlayView(primary_, this);
+  diff_->setDiffAgainst(second_);
   answerA_ = answerLabel(this);
   answerB_ = answerLabel(this);
   auto* split = new QSplitter(Qt::Horizontal, this);
   split->addWidget(column(tr("A: main run"), overlayA_, answerA_, split));
   split->addWidget(column(tr("B: comparison run"), overlayB_, answerB_, split));
-  layout->addWidget(split, 1);
+  auto* diffBox = new QGroupBox(tr("A vs B: who holds each patch"), split);
+  auto* diffLayout = new QVBoxLayout(diffBox);
+  diffLayout->addWidget(diff_, 1);
+  split->addWidget(diffBox);
 
   table_ = new QTableWidget(this);
   table_->setColumnCount(2);
@@ -88,7 +94,19 @@ CompareView::CompareView(widgets::RunHistory* primary, QWidget* parent)
   table_->setEditTriggers(QAbstractItemView::NoEditTriggers);
   table_->setSelectionMode(QAbstractItemView::NoSelection);
   table_->verticalHeader()->setDefaultSectionSize(22);
-  layout->addWidget(table_);
+  curves_ = new widgets::CompareCurves(primary_, second_, this);
+  curves_->setMinimumHeight(240);
+  auto* bottom = new QSplitter(Qt::Horizontal, this);
+  bottom->addWidget(curves_);
+  bottom->addWidget(table_);
+  bottom->setStretchFactor(0, 3);
+  bottom->setStretchFactor(1, 2);
+  auto* vertical = new QSplitter(Qt::Vertical, this);
+  vertical->addWidget(split);
+  vertical->addWidget(bottom);
+  vertical->setStretchFactor(0, 3);
+  vertical->setStretchFactor(1, 2);
+  layout->addWidget(vertical, 1);
 
   connect(runButton_, &QPushButton::clicked, this, &CompareView::compareRequested);
   for (widgets::RunHistory* h : {primary_, second_}) {
@@ -105,8 +123,13 @@ CompareView::CompareView(widgets::RunHistory* primary, QWidget* parent)
 }
 
 void CompareView::setImage(const QImage& image) {
-  overlayA_->setImages({image});
-  overlayB_->setImages({image});
+  setImages({image});
+}
+
+void CompareView::setImages(const std::vector<QImage>& images) {
+  overlayA_->setImages(images);
+  overlayB_->setImages(images);
+  diff_->setImages(images);
 }
 
 void CompareView::setAnswerA(const QString& answer) {
@@ -122,6 +145,7 @@ void CompareView::setStatus(const QString& text) {
 void CompareView::setLayer(int layer) {
   overlayA_->setLayer(layer);
   overlayB_->setLayer(layer);
+  diff_->setLayer(layer);
 }
 
 void CompareView::refresh() {
@@ -163,7 +187,7 @@ void CompareView::refresh() {
   table_->setVerticalHeaderLabels(names);
   table_->setHorizontalHeaderLabels({a.valid ? tr("A: %1").arg(a.policy) : tr("A"),
                                      b.valid ? tr("B: %1").arg(b.policy) : tr("B")});
-  table_->setFixedHeight(table_->horizontalHeader()->height() + 22 * table_->rowCount() + 4);
+  table_->setMinimumHeight(table_->horizontalHeader()->height() + 22 * 4);
 }
 
 }  // namespace hae::studio

@@ -1,9 +1,12 @@
 #pragma once
 // Two runs side by side: the window's run (A) and a second policy on the same image and prompt
-// (B, computed by a second worker). Each gets an overlay and its answer; a table puts memory and
-// latency next to each other.
+// (B, computed by a second worker). Each gets an overlay and its answer; a diff overlay colours
+// the patches held by A only, B only, both or neither; A-vs-B curves (cache bytes, live slots,
+// step latency) share their axes; a table puts the summary numbers next to each other. Every
+// view reads each run at its own history's cursor: the window moves B's cursor with A's.
 #include <QTimer>
 #include <QWidget>
+#include <vector>
 
 #include "hae/widgets/run_history.h"
 
@@ -12,6 +15,7 @@ class QPushButton;
 class QTableWidget;
 
 namespace hae::widgets {
+class CompareCurves;
 class PatchOverlayView;
 class PolicyForm;
 }  // namespace hae::widgets
@@ -28,9 +32,12 @@ class CompareView : public QWidget {
   QPushButton* runButton() const { return runButton_; }
   widgets::PatchOverlayView* overlayA() const { return overlayA_; }
   widgets::PatchOverlayView* overlayB() const { return overlayB_; }
+  widgets::PatchOverlayView* diffView() const { return diff_; }
+  widgets::CompareCurves* curves() const { return curves_; }
   QTableWidget* table() const { return table_; }
 
   void setImage(const QImage& image);
+  void setImages(const std::vector<QImage>& images);  // A, B and the diff overlay
   void setAnswerA(const QString& answer);
   void setAnswerB(const QString& answer);
   void setStatus(const QString& text);
@@ -50,6 +57,8 @@ class CompareView : public QWidget {
   QLabel* status_ = nullptr;
   widgets::PatchOverlayView* overlayA_ = nullptr;
   widgets::PatchOverlayView* overlayB_ = nullptr;
+  widgets::PatchOverlayView* diff_ = nullptr;
+  widgets::CompareCurves* curves_ = nullptr;
   QLabel* answerA_ = nullptr;
   QLabel* answerB_ = nullptr;
   QTableWidget* table_ = nullptr;

@@ -4,16 +4,18 @@
 #include <QApplication>
 #include <QCommandLineParser>
 
-#include "../common/blas_env.h"
+#include "../common/process_setup.h"
 #include "hae/build_info.h"
 #include "hae/logging.h"
 #include "main_window.h"
 #include "scripted_run.h"
 
 int main(int argc, char** argv) {
-  hae::app::ensureBlasCoreType(argv);
+  hae::app::prepareProcess(argv);
   QApplication app(argc, argv);
   QApplication::setApplicationName("HAE Studio");
+  // QSettings' file: ~/.config/hae/HAE Studio.conf (recent files, dialog folders).
+  QApplication::setOrganizationName("hae");
 
   QCommandLineParser parser;
   parser.setApplicationDescription(
@@ -24,7 +26,19 @@ int main(int argc, char** argv) {
   QCommandLineOption model(
       "model", "With --screenshot: model folder (default: the embedded demo model).", "DIR");
   QCommandLineOption image(
-      "image", "With --screenshot: image to ask about (default: the first sample).", "FILE");
+      "image",
+      "With --screenshot: image to ask about (default: the first sample); repeat it for a "
+      "prompt of several images.",
+      "FILE");
+  QCommandLineOption twoImages("two-image-sample",
+                               "With --screenshot: the two-image \"what changed\" demo prompt.");
+  QCommandLineOption compare("compare",
+                             "With --screenshot: also run Compare with NAME as policy B.", "NAME");
+  QCommandLineOption compareSet("compare-set", "With --compare: a knob of policy B, name=value.",
+                                "K=V");
+  QCommandLineOption cursor("cursor", "With --screenshot: the Step cursor after the run.", "K");
+  QCommandLineOption layer("layer", "With --screenshot: show one layer instead of all.", "L");
+  QCommandLineOption size("size", "With --screenshot: the window's size, WIDTHxHEIGHT.", "WxH");
   QCommandLineOption prompt("prompt", "With --screenshot: the question (default: the sample's).",
                             "TEXT");
   QCommandLineOption policy("policy", "With --screenshot: eviction policy (default: full).",
@@ -33,7 +47,8 @@ int main(int argc, char** argv) {
                          "K=V");
   QCommandLineOption steps("steps", "With --screenshot: tokens to generate after the prefill.", "N",
                            "0");
-  parser.addOptions({screenshot, threads, model, image, prompt, policy, set, steps});
+  parser.addOptions({screenshot, threads, model, image, prompt, policy, set, steps, twoImages,
+                     compare, compareSet, cursor, layer, size});
   parser.process(app);
 
   hae::setupLogging(hae::Verbosity::Normal);
@@ -50,7 +65,11 @@ int main(int argc, char** argv) {
   hae::studio::ScriptOptions script;
   script.screenshot = parser.value(screenshot);
   script.model = parser.value(model);
-  script.image = parser.value(image);
+  const QStringList images = parser.values(image);
+  script.image = images.value(0);
+  script.images = images.mid(1);
+  script.twoImageSample = parser.isSet(twoImages);
+  script.comparePolicy = parser.value(compare);
   script.prompt = parser.value(prompt);
   script.policy = parser.value(policy);
   bool steps_ok = false;
@@ -60,20 +79,49 @@ int main(int argc, char** argv) {
               qPrintable(parser.value(steps)));
     return 2;
   }
-  for (const QString& kv : parser.values(set)) {
-    const int eq = kv.indexOf('=');
-    if (eq <= 0) {
-      qCritical("hae-studio: --set expects name=value, got '%s'", qPrintable(kv));
+  const auto readKnobs = [&](const QCommandLineOption& o, std::map<std::string, std::string>& out) {
+    for (const QString& kv : parser.values(o)) {
+      const int eq = kv.indexOf('=');
+      if (eq <= 0) {
+        qCritical("hae-studio: --%s expects name=value, got '%s'", qPrintable(o.names().front()),
+                  qPrintable(kv));
+        return false;
+      }
+      out[kv.left(eq).toStdString()] = kv.mid(eq + 1).toStdString();
+    }
+    return true;
+  };
+  if (!readKnobs(set, script.knobs) || !readKnobs(compareSet, script.compareKnobs)) return 2;
+  const auto readInt = [&](const QCommandLineOption& o, int& out) {
+    if (!parser.isSet(o)) return true;
+    bool ok = false;
+    out = parser.value(o).toInt(&ok);
+    if (ok && out >= 0) return true;
+    qCritical("hae-studio: --%s must be a non-negative integer, got '%s'",
+              qPrintable(o.names().front()), qPrintable(parser.value(o)));
+    return false;
+  };
+  if (!readInt(cursor, script.cursor) || !readInt(layer, script.layer)) return 2;
+  if (parser.isSet(size)) {
+    const QStringList wh = parser.value(size).split('x');
+    bool okW = false, okH = false;
+    const int w = wh.size() == 2 ? wh[0].toInt(&okW) : 0;
+    const int h = wh.size() == 2 ? wh[1].toInt(&okH) : 0;
+    if (!okW || !okH || w < 320 || h < 240 || w > 8192 || h > 8192) {
+      qCritical("hae-studio: --size expects WIDTHxHEIGHT (320x240 to 8192x8192), got '%s'",
+                qPrintable(parser.value(size)));
       return 2;
     }
-    script.knobs[kv.left(eq).toStdString()] = kv.mid(eq + 1).toStdString();
+    script.size = QSize(w, h);
   }
-  for (const QCommandLineOption* o : {&model, &image, &prompt, &policy, &set, &steps})
+  if (!script.comparePolicy.isEmpty() && script.steps == 0) script.steps = 64;
+  for (const QCommandLineOption* o : {&model, &image, &prompt, &policy, &set, &steps, &twoImages,
+                                      &compare, &compareSet, &cursor, &layer, &size})
     if (parser.isSet(*o)) script.scripted = true;
   if (script.scripted && script.screenshot.isEmpty()) {
     qCritical(
-        "hae-studio: --model, --image, --prompt, --policy, --set and --steps need --screenshot "
-        "FILE");
+        "hae-studio: --model, --image, --prompt, --policy, --set, --steps, --two-image-sample, "
+        "--compare, --compare-set, --cursor, --layer and --size need --screenshot FILE");
     return 2;
   }
 

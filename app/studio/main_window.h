@@ -1,10 +1,22 @@
 #pragma once
-// The studio window: the image with its patch overlay, the token stream, the pinned patch's
-// history and the live plots, all reading one RunHistory that the worker thread feeds.
+// The studio window: the prompt's images with their patch overlays, the token stream, the pinned
+// patch's history and the live plots, all reading one RunHistory that the worker thread feeds.
+//
+// The class is one window, but its code is split by what it does:
+//   main_window.cpp          construction, the view-state updates (controls, status, cursors)
+//   main_window_layout.cpp   the widgets: central area, docks, toolbar, status bar
+//   main_window_menus.cpp    menus, recent files, keyboard shortcuts and their Help list
+//   main_window_run.cpp      run control: model load, prefill / step / run / pause / reset,
+//                            watch mode, and the worker's results
+//   main_window_images.cpp   the prompt's image set, samples, drag and drop
+//   main_window_compare.cpp  the A/B comparison: B's session, one shared Step and Layer cursor
+//   main_window_report.cpp   File > Open run report: a saved run replayed without a model
+//   main_window_export.cpp   plot, overlay and report exports
 #include <QImage>
 #include <QMainWindow>
 #include <QTimer>
 #include <memory>
+#include <vector>
 
 #include "sample_library.h"
 #include "studio_types.h"
@@ -16,6 +28,10 @@ class QLabel;
 class QLineEdit;
 class QMenu;
 class QSlider;
+class QSpinBox;
+class QTabWidget;
+class QTextEdit;
+class QToolBar;
 class QToolButton;
 
 namespace hae::widgets {
@@ -34,6 +50,7 @@ class TokenStreamView;
 namespace hae::studio {
 
 class CompareView;
+class ImageSetPanel;
 class SessionController;
 
 struct StudioOptions {
@@ -44,29 +61,54 @@ struct StudioOptions {
 class MainWindow : public QMainWindow {
   Q_OBJECT
  public:
+  // The smallest window that still shows every control and plot unclipped.
+  static constexpr int kMinimumWidth = 1000;
+  static constexpr int kMinimumHeight = 660;
+
   explicit MainWindow(const StudioOptions& options = {}, QWidget* parent = nullptr);
   ~MainWindow() override;
 
   // Everything the menus and buttons do, callable from tests and the scripted screenshot.
   void loadModel(const QString& dir);  // empty: the embedded demo model
-  bool setImage(const QString& path);  // false (and an error message) when it cannot be read
+  // The prompt's images. setImage replaces them all with one; false (and an error message) when
+  // a file cannot be read, the set unchanged.
+  bool setImage(const QString& path);
+  bool setImages(const QStringList& paths);
+  bool addImage(const QString& path);
+  void removeImage(int index);
+  void moveImage(int from, int to);
+  QStringList imagePaths() const;
+  QString imagePath() const;  // the first image; empty when there is none
   void setPrompt(const QString& prompt);
   QString prompt() const;
-  QString imagePath() const { return imagePath_; }
+  void insertImageMarker();      // "<image>" at the question's cursor
   void selectSample(int index);  // index into samples()
   void newRandomScene();
+  void twoImageSample();  // the "what changed" demo prompt: two scenes, before and after
   void prefill();
   void step();
-  void run(int maxTokens = 0);  // 0: to the end; prefills first when there is no current run
+  void run(int maxTokens = 0);  // 0: to the run's token limit; prefills first when needed
   void pause();
   void cancel();
   void resetRun();
   void compare();
+  // Watch mode: the answer's token limit (1 to SessionController::kMaxNewTokensLimit) for the
+  // next run, and the wait after each token (0 to 1000 ms, applies at once).
+  void setMaxNewTokens(int tokens);
+  int maxNewTokens() const;
+  void setTokenDelayMs(int ms);
+  int tokenDelayMs() const;
+  // Replays a JSON run report (hae run --report x.json, or Export > Profiling report) in the
+  // window: overlay, tokens, plots and the Step scrubber, with no model. False (and a dialog)
+  // when the file is refused; the window keeps what it showed.
+  bool openRunReport(const QString& path);
+  bool replaying() const { return !replayPath_.isEmpty(); }
   // Writes the profiling report of the current run (format by the path's ending: .html, .json,
   // .csv, .trace.json, and .pdf when a PDF writer is installed).
   bool exportReport(const QString& path, QString* error = nullptr);
   // Replots every view now (the timers do it otherwise): screenshots and tests.
   void flushViews();
+  void showShortcuts();
 
   SessionController* controller() const { return main_; }
   SessionController* compareController() const { return second_; }
@@ -75,15 +117,27 @@ class MainWindow : public QMainWindow {
   widgets::TokenStreamView* tokenStream() const { return tokens_; }
   widgets::PatchHistoryPanel* patchPanel() const { return patchPanel_; }
   widgets::PolicyForm* policyForm() const { return policy_; }
+  widgets::PolicyForm* policyFormB() const { return policyB_; }  // the comparison's policy
   widgets::CacheSizePlot* cachePlot() const { return cachePlot_; }
   widgets::LatencyPlot* latencyPlot() const { return latencyPlot_; }
   widgets::BinActivityPlot* binPlot() const { return binPlot_; }
   widgets::OccupancyHeatmap* heatmap() const { return heatmap_; }
+  std::vector<widgets::LivePlot*> plots() const;
   CompareView* compareView() const { return compareView_; }
+  ImageSetPanel* imageSet() const { return imageSet_; }
+  QToolBar* runToolBar() const { return toolBar_; }
+  QDockWidget* setupDock() const { return setupDock_; }
+  QDockWidget* plotDock() const { return plotDock_; }
+  QDockWidget* compareDock() const { return compareDock_; }
   QSlider* scrubber() const { return scrubber_; }
   QSlider* layerSlider() const { return layerSlider_; }
   QCheckBox* allLayersBox() const { return allLayers_; }
+  QSpinBox* maxTokensBox() const { return maxTokens_; }
+  QSpinBox* delayBox() const { return delay_; }
+  QLineEdit* promptEdit() const { return prompt_; }
+  QList<QAction*> runActions() const;  // Prefill, Step, Run, Pause, Reset, Cancel, Compare
   QString answer() const { return answer_; }
+  QString modelText() const;  // the Model box's label
   const SampleLibrary& samples() const { return samples_; }
   QString statusText() const;  // the status bar's permanent fields, joined
 
@@ -95,30 +149,55 @@ class MainWindow : public QMainWindow {
   void closeEvent(QCloseEvent* event) override;
   void dragEnterEvent(QDragEnterEvent* event) override;
   void dropEvent(QDropEvent* event) override;
+  void resizeEvent(QResizeEvent* event) override;
 
  private:
+  // main_window_layout.cpp
   void buildCentral();
   void buildDocks();
   void buildToolbar();
-  void buildMenus();
   void buildStatusBar();
-  void connectController();
+  void fitDocks();  // shares the width between setup, centre and plots by the window's size
+  // main_window_menus.cpp
+  void buildMenus();
+  void buildShortcuts();
+  void rebuildRecentMenus();
   void showAbout();
-  void showError(const QString& title, const QString& message);
-  void openModelDialog();
-  void openImageDialog();
-  void exportPlot(widgets::LivePlot* plot, const QString& name);
-  void exportOverlay();
-  void exportReportDialog();
+  // main_window_run.cpp
+  void connectController();
   RunRequest currentRequest() const;
   bool currentRunMatches() const;  // the current run was made from the inputs shown now
   void startRun(bool thenGenerate, int maxTokens);
-  void showPreview();  // the chosen image with no run yet
+  void setAnswerText(const QString& html);
+  // main_window_images.cpp
+  void openImageDialog();
+  void addImageDialog();
+  void imagesChanged();
+  void useSample(const SampleImage& sample, int question);
+  void checkImageMarkers();
+  // main_window_compare.cpp
+  void createCompareSession();
+  void syncCompareCursor();
+  // main_window_report.cpp
+  void openReportDialog();
+  void endReplay();
+  // main_window_export.cpp
+  void exportPlot(widgets::LivePlot* plot, const QString& name);
+  void exportOverlay();
+  void exportReportDialog();
+  QString saveFileName(const QString& title, const QString& name, const QString& filters,
+                       QString* filter);
+  // main_window.cpp
+  void showError(const QString& title, const QString& message);
+  void openModelDialog();
+  void showPreview();  // the chosen images with no run yet
   void updateControls();
   void updateStatus();
   void updateScrubber();
   void updateLayerRange();
   void applyLayer();
+  void stepLayer(int delta);
+  void stepCursor(int delta);
 
   StudioOptions options_;
   SessionController* main_ = nullptr;
@@ -128,25 +207,31 @@ class MainWindow : public QMainWindow {
   widgets::TokenStreamView* tokens_ = nullptr;
   widgets::PatchHistoryPanel* patchPanel_ = nullptr;
   widgets::PolicyForm* policy_ = nullptr;
+  widgets::PolicyForm* policyB_ = nullptr;
+  QTabWidget* policyTabs_ = nullptr;
   widgets::CacheSizePlot* cachePlot_ = nullptr;
   widgets::LatencyPlot* latencyPlot_ = nullptr;
   widgets::BinActivityPlot* binPlot_ = nullptr;
   widgets::OccupancyHeatmap* heatmap_ = nullptr;
   CompareView* compareView_ = nullptr;
+  ImageSetPanel* imageSet_ = nullptr;
+  QToolBar* toolBar_ = nullptr;
+  QDockWidget* setupDock_ = nullptr;
   QDockWidget* plotDock_ = nullptr;
   QDockWidget* compareDock_ = nullptr;
 
   QLabel* banner_ = nullptr;
-  QLabel* answerLabel_ = nullptr;
+  QTextEdit* answerView_ = nullptr;
   QLabel* modelLabel_ = nullptr;
-  QLabel* imageLabel_ = nullptr;
-  QLabel* hintLabel_ = nullptr;
+  QLabel* markerLabel_ = nullptr;  // says when the <image> markers and the images disagree
   QLineEdit* prompt_ = nullptr;
   QSlider* layerSlider_ = nullptr;
   QCheckBox* allLayers_ = nullptr;
   QLabel* layerLabel_ = nullptr;
   QSlider* scrubber_ = nullptr;
   QLabel* stepLabel_ = nullptr;
+  QSpinBox* maxTokens_ = nullptr;
+  QSpinBox* delay_ = nullptr;
   QAction* prefillAction_ = nullptr;
   QAction* stepAction_ = nullptr;
   QAction* runAction_ = nullptr;
@@ -154,7 +239,12 @@ class MainWindow : public QMainWindow {
   QAction* resetAction_ = nullptr;
   QAction* cancelAction_ = nullptr;
   QAction* compareAction_ = nullptr;
+  // Actions with a shortcut, for the Help list (the list is built from them, so never stale).
+  QList<QAction*> shortcutActions_;
   QMenu* samplesMenu_ = nullptr;
+  QMenu* recentReportsMenu_ = nullptr;
+  QMenu* recentModelsMenu_ = nullptr;
+  QMenu* recentImagesMenu_ = nullptr;
   QLabel* deviceLabel_ = nullptr;
   QLabel* threadsLabel_ = nullptr;
   QLabel* cacheLabel_ = nullptr;
@@ -162,17 +252,13 @@ class MainWindow : public QMainWindow {
   QLabel* stateLabel_ = nullptr;
 
   SampleLibrary samples_;
-  QString imagePath_;
-  QImage image_;
   QString answer_;
   bool demoRequested_ = false;
-  QString hint_;            // the expected answer of a demo question, shown beside the prompt
+  QString modelText_;       // the label of the model in use, restored when a load fails
+  QString replayPath_;      // the report shown now; empty during live runs
   RunRequest runRequest_;   // what the current run was prefilled with
   int pendingTokens_ = -1;  // tokens to generate once the pending prefill lands (-1: none)
-  // Comparison bookkeeping: B waits for its model, then prefills, then runs to the end.
-  RunRequest compareRequest_;
-  bool comparePending_ = false;
-  QString compareAnswer_;
+  int changeSamples_ = 0;   // two-image samples drawn so far (the first is a fixed scene)
   QTimer statusTimer_;
 };
 

@@ -62,15 +62,36 @@ SampleLibrary::SampleLibrary() {
       s.questions << q.toObject().value("question").toString();
       s.answers << q.toObject().value("answer").toString();
     }
+    s.paths = QStringList{s.path};
     if (QFileInfo::exists(s.path)) samples_.push_back(std::move(s));
   }
 }
 
-SampleImage SampleLibrary::randomScene(quint64 seed) {
+QString SampleLibrary::tempPath(const QString& name) {
   if (!tempDir_) {
     tempDir_ = std::make_unique<QTemporaryDir>(QDir::tempPath() + "/hae-studio-XXXXXX");
     if (!tempDir_->isValid()) throw Error("cannot create a temporary folder for the random scene");
   }
+  return tempDir_->filePath(name);
+}
+
+SampleImage SampleLibrary::changeScene(quint64 seed) {
+  const std::uint64_t sceneSeed = demo::kHeldOutSeedBase + seed;
+  const demo::DemoSample sample = demo::makeSample(sceneSeed, demo::SampleKind::Change);
+  SampleImage s;
+  s.title = QObject::tr("Two images: what changed");
+  for (std::size_t i = 0; i < sample.images.size(); ++i) {
+    const QString path = tempPath(QStringLiteral("change_%1_%2.png").arg(sceneSeed).arg(i));
+    demo::savePng(sample.images[i], path.toStdString());
+    s.paths << path;
+  }
+  s.path = s.paths.value(0);
+  s.questions << QString::fromStdString(sample.question);
+  s.answers << QString::fromStdString(sample.answer);
+  return s;
+}
+
+SampleImage SampleLibrary::randomScene(quint64 seed) {
   // One image and a short or descriptive answer: the kinds the overlay shows best.
   static constexpr demo::SampleKind kKinds[] = {
       demo::SampleKind::ColourOfShape, demo::SampleKind::ShapeOfColour,
@@ -82,7 +103,8 @@ SampleImage SampleLibrary::randomScene(quint64 seed) {
   const demo::DemoSample sample = demo::makeSample(sceneSeed, kind);
   SampleImage s;
   s.title = QObject::tr("Random scene %1").arg(++generated_);
-  s.path = tempDir_->filePath(QStringLiteral("scene_%1.png").arg(sceneSeed));
+  s.path = tempPath(QStringLiteral("scene_%1.png").arg(sceneSeed));
+  s.paths = QStringList{s.path};
   demo::savePng(sample.images.at(0), s.path.toStdString());
   s.questions << QString::fromStdString(sample.question);
   s.answers << QString::fromStdString(sample.answer);

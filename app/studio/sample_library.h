@@ -11,8 +11,9 @@
 namespace hae::studio {
 
 struct SampleImage {
-  QString title;  // "Scene 1"
-  QString path;   // PNG file
+  QString title;      // "Scene 1"
+  QString path;       // PNG file (the first, when there are several)
+  QStringList paths;  // every image of the prompt, in order (path is paths[0])
   QStringList questions;
   QStringList answers;  // the generator's answer to each question (shown as a hint)
 };
@@ -31,10 +32,14 @@ class SampleLibrary {
   // temporary folder that lives as long as this object, and asks a matching question. Throws
   // hae::Error when the scene cannot be written.
   SampleImage randomScene(quint64 seed);
+  // The two-image demo prompt: a held-out scene before and after one edit, asking what changed.
+  // Same folder and errors as randomScene.
+  SampleImage changeScene(quint64 seed);
 
  private:
   std::vector<SampleImage> samples_;
   QString error_;
+  QString tempPath(const QString& name);  // a file in the temporary folder, made on first use
   std::unique_ptr<QTemporaryDir> tempDir_;
   int generated_ = 0;
 };

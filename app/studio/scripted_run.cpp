@@ -1,12 +1,15 @@
 #include "scripted_run.h"
 
 #include <QApplication>
+#include <QCheckBox>
 #include <QComboBox>
+#include <QSlider>
 #include <QTimer>
 
 #include "hae/error.h"
 #include "hae/policy_catalog.h"
 #include "hae/widgets/policy_form.h"
+#include "hae/widgets/run_history.h"
 #include "main_window.h"
 #include "session_controller.h"
 
@@ -24,11 +27,16 @@ bool ScriptedRun::checkOptions() {
   QString message;
   if (!options_.policy.isEmpty() && form->policyBox()->findText(options_.policy) < 0) {
     message = tr("unknown policy '%1'").arg(options_.policy);
+  } else if (!options_.comparePolicy.isEmpty() &&
+             form->policyBox()->findText(options_.comparePolicy) < 0) {
+    message = tr("--compare: unknown policy '%1'").arg(options_.comparePolicy);
   } else {
     try {
       checkPolicyKnobs(
           options_.policy.isEmpty() ? form->policyName() : options_.policy.toStdString(),
           options_.knobs);
+      if (!options_.comparePolicy.isEmpty())
+        checkPolicyKnobs(options_.comparePolicy.toStdString(), options_.compareKnobs);
     } catch (const Error& e) {
       message = QString::fromStdString(e.what());
     }
@@ -56,13 +64,16 @@ void ScriptedRun::start() {
   connect(window_, &MainWindow::errorShown, this,
           [this](const QString& title, const QString& message) { fail(title + ": " + message); });
   connect(c, &SessionController::runStarted, this, [this] {
-    if (options_.steps <= 0) finish();
+    if (options_.steps <= 0) afterRun();
   });
-  connect(c, &SessionController::runStopped, this, [this] { finish(); });
+  connect(c, &SessionController::runStopped, this, [this] { afterRun(); });
 
+  if (!options_.size.isEmpty()) window_->resize(options_.size);
   window_->loadModel(options_.model);
-  if (!options_.image.isEmpty()) {
-    if (!window_->setImage(options_.image)) return;
+  if (options_.twoImageSample) {
+    window_->twoImageSample();
+  } else if (!options_.image.isEmpty()) {
+    if (!window_->setImages(QStringList{options_.image} + options_.images)) return;
   } else if (!window_->samples().samples().empty()) {
     window_->selectSample(0);
   }
@@ -82,6 +93,33 @@ void ScriptedRun::fail(const QString& message) {
   done_ = true;
   qCritical("hae-studio: %s", qPrintable(message));
   QTimer::singleShot(0, qApp, [] { QApplication::exit(1); });
+}
+
+void ScriptedRun::afterRun() {
+  if (done_) return;
+  if (!options_.comparePolicy.isEmpty()) {
+    SessionController* b = window_->compareController();
+    if (!b) {
+      // A has its answer: now B, with the same images and question (A is finished, so only B
+      // runs).
+      window_->policyFormB()->selectPolicy(options_.comparePolicy.toStdString());
+      window_->policyFormB()->setKnobValues(options_.compareKnobs);
+      window_->compare();
+      b = window_->compareController();
+      if (!b) return fail(tr("the comparison did not start"));
+      connect(b, &SessionController::runStopped, this, &ScriptedRun::afterRun);
+      connect(b, &SessionController::runFailed, this,
+              [this](const QString& message) { fail(tr("comparison: %1").arg(message)); });
+      return;
+    }
+    if (!b->finished() || window_->controller()->running()) return;
+  }
+  if (options_.layer >= 0) {
+    window_->allLayersBox()->setChecked(false);
+    window_->layerSlider()->setValue(options_.layer);
+  }
+  if (options_.cursor >= 0) window_->history()->setCursor(options_.cursor);
+  finish();
 }
 
 void ScriptedRun::finish() {

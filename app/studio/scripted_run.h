@@ -2,6 +2,7 @@
 // `hae-studio --screenshot FILE` with a scripted run: load a model, open an image, ask, prefill,
 // generate N tokens, then save the window and quit. Used for the README's screenshot.
 #include <QObject>
+#include <QSize>
 #include <QString>
 #include <QStringList>
 #include <map>
@@ -12,11 +13,18 @@ namespace hae::studio {
 class MainWindow;
 
 struct ScriptOptions {
-  QString screenshot;  // PNG to write
-  QString model;       // empty: the embedded demo model
-  QString image;       // empty: the first sample scene
-  QString prompt;      // empty: the image's sample question
-  QString policy;      // empty: the form's default
+  QString screenshot;           // PNG to write
+  QString model;                // empty: the embedded demo model
+  QString image;                // empty: the first sample scene
+  QStringList images;           // more images after `image` (--image repeated)
+  bool twoImageSample = false;  // the "what changed" demo prompt instead of --image
+  QString comparePolicy;        // non-empty: also run Compare with this policy as B
+  std::map<std::string, std::string> compareKnobs;
+  int cursor = -1;  // after the run: the Step cursor (-1: the latest step)
+  int layer = -1;   // after the run: one layer instead of all layers (-1: all)
+  QSize size;       // the window's size for the picture (empty: as it opens)
+  QString prompt;   // empty: the image's sample question
+  QString policy;   // empty: the form's default
   std::map<std::string, std::string> knobs;
   int steps = 0;          // tokens after the prefill
   bool scripted = false;  // false: just save the window as it opens
@@ -35,6 +43,7 @@ class ScriptedRun : public QObject {
  private:
   void fail(const QString& message);
   void finish();
+  void afterRun();  // compare when asked, then finish once every run has stopped
 
   MainWindow* window_;
   ScriptOptions options_;

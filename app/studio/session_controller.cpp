@@ -21,13 +21,20 @@ SessionController::SessionController(int threads, QObject* parent) : QObject(par
     loading_ = false;
     modelReady_ = everLoaded_ = true;
     modelDir_ = dir;
+    // The old model's run is gone with it, unless a new run was started since the load was asked
+    // for (its prefill is queued behind the load, on the new model).
+    if (run_ == loadRun_) {
+      worker_->supersede(++run_);
+      hasRun_ = running_ = finished_ = false;
+    }
     emit modelLoaded(dir);
     emit stateChanged();
   });
   connect(worker_, &SessionWorker::modelFailed, this,
           [this](const QString& dir, const QString& message) {
             loading_ = false;
-            modelReady_ = everLoaded_;  // the worker keeps the previous model when a new one fails
+            // The worker keeps the previous model (and its run) when a new one fails.
+            modelReady_ = everLoaded_;
             emit modelFailed(dir, message);
             emit stateChanged();
           });
@@ -86,13 +93,17 @@ void SessionController::post(F&& f) {
 }
 
 void SessionController::loadModel(const QString& dir) {
-  // A new model invalidates the current run: the new model's results belong to a new one.
-  worker_->supersede(++run_);
-  hasRun_ = running_ = finished_ = false;
+  // The run is not dropped yet: a load that fails must leave it. A generating run is paused so
+  // the load (queued on the same thread) does not wait for the whole answer.
+  pause();
+  loadRun_ = run_;
   loading_ = true;
-  modelReady_ = false;
-  post([w = worker_, dir] { w->loadModel(dir, kMaxNewTokens); });
+  post([w = worker_, dir] { w->loadModel(dir, kMaxNewTokensLimit); });
   emit stateChanged();
+}
+
+void SessionController::setTokenDelay(int ms) {
+  worker_->setTokenDelay(ms);
 }
 
 void SessionController::prefill(const RunRequest& request) {
@@ -108,7 +119,8 @@ void SessionController::step() {
 }
 
 void SessionController::generate(int max_tokens) {
-  if (!hasRun_ || finished_) return;
+  // Not while a model loads: the run may belong to the model about to be replaced.
+  if (!hasRun_ || finished_ || loading_) return;
   setRunning(true);
   post([w = worker_, run = run_, max_tokens] { w->generate(run, max_tokens); });
 }

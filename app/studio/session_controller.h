@@ -16,13 +16,17 @@ class SessionWorker;
 class SessionController : public QObject {
   Q_OBJECT
  public:
-  static constexpr int kMaxNewTokens = 64;
+  static constexpr int kMaxNewTokens = 64;  // a run's default answer length
+  // The most tokens a run may ask for (the Session's own limit; each run sets its own below it).
+  static constexpr int kMaxNewTokensLimit = 1024;
 
   explicit SessionController(int threads, QObject* parent = nullptr);
   // Cancels what runs, then frees the model on the worker thread and joins it.
   ~SessionController() override;
 
-  void loadModel(const QString& dir);  // empty: the embedded demo model
+  // Empty: the embedded demo model. The current run stays (a generating one is paused) until the
+  // new model is in: a folder that fails to load leaves the old model and its run as they were.
+  void loadModel(const QString& dir);
   // Starts a new run (older results are dropped from now on) and prefills it.
   void prefill(const RunRequest& request);
   void step();                        // one token of the current run
@@ -31,6 +35,7 @@ class SessionController : public QObject {
   void cancel();
   void reset();  // drops the current run; the model stays
   void fetchHistory();
+  void setTokenDelay(int ms);  // watch mode, 0 to 1000 ms after each token; applies at once
 
   RunId currentRun() const { return run_; }
   bool modelReady() const { return modelReady_; }
@@ -62,6 +67,7 @@ class SessionController : public QObject {
   QString modelDir_;
   bool modelReady_ = false;
   bool everLoaded_ = false;
+  RunId loadRun_ = 0;  // the run that was current when the pending load was asked for
   bool loading_ = false;
   bool busy_ = false;
   bool hasRun_ = false;

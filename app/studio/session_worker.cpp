@@ -1,5 +1,8 @@
 #include "session_worker.h"
 
+#include <QThread>
+#include <algorithm>
+#include <chrono>
 #include <exception>
 
 #include "hae/build_info.h"
@@ -48,6 +51,10 @@ void SessionWorker::supersede(RunId latest) {
   if (session_) session_->cancel();
 }
 
+void SessionWorker::setTokenDelay(int ms) {
+  tokenDelayMs_ = std::clamp(ms, 0, 1000);
+}
+
 void SessionWorker::initThread() {
   setThreads(threads_);
 }
@@ -91,6 +98,7 @@ void SessionWorker::prefill(RunId run, const RunRequest& request) {
       emit stopped(run, StopReason::Cancelled, {});
       return;
     }
+    runLimit_ = request.max_new_tokens;
     const StepTelemetry& first =
         session_->prefill(request.prompt.toStdString(), toStdList(request.images));
     auto info = std::make_shared<const RunInfo>(session_->runInfo());
@@ -118,17 +126,20 @@ void SessionWorker::generate(RunId run, int max_tokens) {
         emit stopped(run, StopReason::Paused, answerText());
         return;
       }
-      std::optional<StepTelemetry> step = session_->step();
+      std::optional<StepTelemetry> step;
+      if (!runFinished()) step = session_->step();
       if (!step) {
         emit stopped(run, StopReason::Finished, answerText());
         return;
       }
       emit stepped(run, std::make_shared<const StepTelemetry>(std::move(*step)), answerText());
+      // Watch mode: the pause comes after the token, so the next check sees a Pause or Cancel
+      // pressed while the user watched.
+      if (!runFinished() && (max_tokens <= 0 || produced + 1 < max_tokens)) waitTokenDelay(run);
     }
     RunId expected = run;
     pause_.compare_exchange_strong(expected, 0);  // a pause that came too late has nothing to stop
-    emit stopped(run, session_->finished() ? StopReason::Finished : StopReason::StepDone,
-                 answerText());
+    emit stopped(run, runFinished() ? StopReason::Finished : StopReason::StepDone, answerText());
   } catch (const SessionCancelled&) {
     emit stopped(run, StopReason::Cancelled, answerText());
   } catch (const std::exception& e) {
@@ -153,6 +164,23 @@ void SessionWorker::shutdown() {
     std::lock_guard lock(mutex_);
     old = std::move(session_);
   }
+}
+
+bool SessionWorker::runFinished() const {
+  if (session_->finished()) return true;
+  // history() holds the prefill (step 0) and one entry per generated token.
+  return runLimit_ > 0 && static_cast<int>(session_->history().size()) - 1 >= runLimit_;
+}
+
+bool SessionWorker::waitTokenDelay(RunId run) {
+  using Clock = std::chrono::steady_clock;
+  const auto end = Clock::now() + std::chrono::milliseconds(tokenDelayMs_.load());
+  while (Clock::now() < end) {
+    if (stale(run) || cancel_ == run || pause_ == run) return false;
+    QThread::msleep(static_cast<unsigned long>(std::clamp<long long>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now()).count(), 1, 10)));
+  }
+  return true;
 }
 
 QString SessionWorker::answerText() const {

@@ -28,10 +28,14 @@ class SessionWorker : public QObject {
   // Commands of older runs still queued are skipped, and a run in progress stops at the next
   // layer or token boundary.
   void supersede(RunId latest);
+  // Watch mode: the worker waits this long after each token (0 to 1000 ms), in short slices so
+  // Pause and Cancel still answer at once. Takes effect at the next token.
+  void setTokenDelay(int ms);
 
   // Commands: call through a queued invocation so they run on the worker's thread.
   void initThread();  // first call on the thread: LibTorch's thread count is per thread
   void loadModel(const QString& dir, int max_new_tokens);  // empty dir: the embedded demo model
+  // Starts a run; request.max_new_tokens (at most the load's max_new_tokens) ends its answer.
   void prefill(RunId run, const RunRequest& request);
   // Produces up to max_tokens tokens (<= 0: to the end), one at a time, checking pause and
   // cancel between them.
@@ -53,6 +57,9 @@ class SessionWorker : public QObject {
  private:
   bool stale(RunId run) const { return run != latest_.load(); }
   QString answerText() const;
+  bool runFinished() const;  // the answer ended (EOS, or the run's own token limit)
+  // Sleeps the token delay; false when the run was paused, cancelled or replaced meanwhile.
+  bool waitTokenDelay(RunId run);
 
   int threads_;
   // Guards the pointer and the engine swaps (setPolicy, reset) against Session::cancel() from the
@@ -62,6 +69,8 @@ class SessionWorker : public QObject {
   std::atomic<RunId> latest_{0};
   std::atomic<RunId> pause_{0};
   std::atomic<RunId> cancel_{0};
+  std::atomic<int> tokenDelayMs_{0};
+  int runLimit_ = 0;  // the current run's max_new_tokens (worker thread only)
 };
 
 }  // namespace hae::studio

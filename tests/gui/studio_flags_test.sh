@@ -32,4 +32,7 @@ expect "ddes.bin=-1" 1 "policy 'hae': knob 'ddes.bin' = '-1' is out of range; va
   --screenshot "$work/shot.png" --policy hae --set ddes.bin=-1
 expect "unknown knob" 1 "policy 'hae' has no knob 'ddes.nope'" \
   --screenshot "$work/shot.png" --policy hae --set ddes.nope=1
+expect "--size 10x10" 2 "--size expects WIDTHxHEIGHT (320x240 to 8192x8192), got '10x10'" \
+  --screenshot "$work/shot.png" --size 10x10
+expect "--compare nope" 1 "--compare: unknown policy 'nope'" --screenshot "$work/shot.png" --compare nope
 exit $fail

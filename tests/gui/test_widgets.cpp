@@ -1,7 +1,7 @@
 // Widget tests on a synthetic run (no engine, no torch): the overlay's pixels match the patch
 // states at the chosen layer and step, the plots hold one point per step and share the cursor,
-// exports are real PNG / SVG / PDF files, the policy form follows the knob specs, and the token
-// stream strikes evicted tokens. Also saves a screenshot of all widgets together.
+// exports are real PNG / SVG / PDF files, and the token stream strikes evicted tokens (the policy
+// form has its own test, test_policy_form). Also saves a screenshot of all widgets together.
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDir>
@@ -381,85 +381,6 @@ class WidgetsTest : public QObject {
     QCOMPARE(found, expected);
   }
 
-  void policyFormFollowsKnobSpecs() {
-    std::vector<PolicyDescription> policies;
-    policies.push_back({"full", {}});
-    policies.push_back(
-        {"hae",
-         {{"ddes.bin", KnobType::Int, 0, 1024, "64", {}, "Recycle bin slots per layer"},
-          {"sdes.threshold",
-           KnobType::Float,
-           0,
-           0.1,
-           "0.0015",
-           {},
-           "Attention share below which a visual token is dropped"},
-          {"ddes.restore",
-           KnobType::Bool,
-           0,
-           0,
-           "true",
-           {},
-           "Restore binned tokens that regain attention"},
-          {"order",
-           KnobType::Choice,
-           0,
-           0,
-           "text-after-image",
-           {"image-first", "text-after-image"},
-           "Prompt layout"}}});
-    PolicyForm form;
-    QSignalSpy changed(&form, &PolicyForm::policyChanged);
-    form.setPolicies(policies, "hae");
-    QCOMPARE(form.policyName(), std::string("hae"));
-    QCOMPARE(form.editorCount(), 4);
-
-    auto* bins = qobject_cast<QSpinBox*>(form.editor("ddes.bin"));
-    auto* threshold = qobject_cast<QDoubleSpinBox*>(form.editor("sdes.threshold"));
-    auto* restore = qobject_cast<QCheckBox*>(form.editor("ddes.restore"));
-    auto* order = qobject_cast<QComboBox*>(form.editor("order"));
-    QVERIFY(bins && threshold && restore && order);
-    QCOMPARE(bins->minimum(), 0);
-    QCOMPARE(bins->maximum(), 1024);
-    QCOMPARE(bins->value(), 64);
-    QCOMPARE(threshold->minimum(), 0.0);
-    QCOMPARE(threshold->maximum(), 0.1);
-    QVERIFY(threshold->decimals() >= 4);
-    QCOMPARE(threshold->value(), 0.0015);
-    QVERIFY(restore->isChecked());
-    QCOMPARE(order->count(), 2);
-    QCOMPARE(order->currentText(), QStringLiteral("text-after-image"));
-    QVERIFY(bins->toolTip().contains(QStringLiteral("Recycle bin slots per layer")));
-
-    bins->setValue(128);
-    threshold->setValue(0.002);
-    restore->setChecked(false);
-    order->setCurrentIndex(0);
-    const std::map<std::string, std::string> edited = {{"ddes.bin", "128"},
-                                                       {"sdes.threshold", "0.002"},
-                                                       {"ddes.restore", "false"},
-                                                       {"order", "image-first"}};
-    QCOMPARE(form.knobValues(), edited);
-
-    form.selectPolicy("full");
-    QCOMPARE(form.policyName(), std::string("full"));
-    QCOMPARE(form.editorCount(), 0);
-    QVERIFY(form.knobValues().empty());
-    QVERIFY(!form.resetButton()->isEnabled());
-    form.selectPolicy("hae");
-    QCOMPARE(form.knobValues(), edited);  // edits survive switching policies
-
-    form.setKnobValues({{"ddes.bin", "99999"}});
-    QCOMPARE(form.knobValues().at("ddes.bin"), std::string("1024"));  // clamped to the range
-    QTest::mouseClick(form.resetButton(), Qt::LeftButton);
-    const std::map<std::string, std::string> defaults = {{"ddes.bin", "64"},
-                                                         {"sdes.threshold", "0.0015"},
-                                                         {"ddes.restore", "true"},
-                                                         {"order", "text-after-image"}};
-    QCOMPARE(form.knobValues(), defaults);
-    QVERIFY(changed.count() >= 3);
-  }
-
   void tokenStreamShowsGeneratedAndStruckTokens() {
     const Synthetic syn = makeRun(4);
     RunHistory history;
@@ -473,9 +394,9 @@ class WidgetsTest : public QObject {
     QCOMPARE(strikeOutOf(view.document(), QStringLiteral(" is")), 0);
     int kept = 0;
     for (int v = 0; v < 624; ++v) kept += expectedState(v, 0, 3) == PatchState::Kept;
-    QVERIFY2(text.contains(QStringLiteral("[624 image tokens · image 0: %1 kept").arg(kept)),
+    QVERIFY2(text.contains(QStringLiteral("[▸ 624 image tokens · image 0: %1 kept").arg(kept)),
              qPrintable(text));
-    QVERIFY(text.contains(QStringLiteral("[192 image tokens · image 1:")));
+    QVERIFY(text.contains(QStringLiteral("[▸ 192 image tokens · image 1:")));
     QVERIFY(view.htmlText().contains(QStringLiteral("<s> the</s>")));
 
     history.setCursor(0);  // scrubbed back: no generated tokens, nothing evicted yet

@@ -1,6 +1,7 @@
 #include "hae/widgets/bin_activity_plot.h"
 
 #include <algorithm>
+#include <map>
 
 #include "hae/widgets/state_colors.h"
 
@@ -47,17 +48,17 @@ BinActivityPlot::BinActivityPlot(RunHistory* history, QWidget* parent) : LivePlo
   yAxis2->setVisible(true);
   yAxis2->setLabel(QStringLiteral("bin slots / layer"));
 
-  group_ = new QCPBarsGroup(this);
-  group_->setSpacingType(QCPBarsGroup::stAbsolute);
-  group_->setSpacing(0);
+  // Stacked, one bar per step centred on its integer tick (side-by-side groups sat off the ticks).
+  QCPBars* below = nullptr;
   for (int k = 0; k < 4; ++k) {
     const auto kind = static_cast<EventKind>(k);
     auto* bars = new QCPBars(xAxis, yAxis);
     bars->setName(kindLabel(kind));
-    bars->setWidth(0.2);
+    bars->setWidth(0.6);
     bars->setPen(Qt::NoPen);
     bars->setBrush(kindColour(kind));
-    bars->setBarsGroup(group_);
+    if (below) bars->moveAbove(below);
+    below = bars;
     bars_[k] = bars;
   }
   occupancy_ = new QCPGraph(xAxis, yAxis2);
@@ -79,16 +80,13 @@ BinActivityPlot::BinActivityPlot(RunHistory* history, QWidget* parent) : LivePlo
   f.setPointSizeF(f.pointSizeF() * 0.85);
   legend->setFont(f);
 
-  // The prefill's burst of evictions would flatten every decode step; it gets a label instead
-  // and the axis fits the decode steps.
-  prefillLabel_ = new QCPItemText(this);
-  prefillLabel_->setPositionAlignment(Qt::AlignTop | Qt::AlignLeft);
-  prefillLabel_->position->setType(QCPItemPosition::ptAxisRectRatio);
-  prefillLabel_->position->setCoords(0.02, 0.03);
-  prefillLabel_->setClipToAxisRect(true);
-  prefillLabel_->setPadding(QMargins(4, 2, 4, 2));
-  prefillLabel_->setBrush(QColor(255, 255, 255, 210));
-  prefillLabel_->setPen(QPen(QColor(180, 180, 180)));
+  // The prefill's burst of evictions would flatten every decode step; its counts get a line
+  // under the legend instead, outside the plot area, and the axis fits the decode steps.
+  prefillLabel_ = new QCPTextElement(this, QString(), f);
+  prefillLabel_->setTextColor(QColor(70, 70, 70));
+  plotLayout()->insertRow(2);
+  plotLayout()->addElement(2, 0, prefillLabel_);
+  plotLayout()->setRowStretchFactor(2, 0.01);
 
   auto ticker = QSharedPointer<QCPAxisTickerFixed>::create();
   ticker->setTickStep(1.0);
@@ -118,14 +116,18 @@ void BinActivityPlot::appendStepData(int index) {
 
 void BinActivityPlot::prepareReplot() {
   const bool clipPrefill = history()->stepCount() >= 3 && history()->step(0).step == 0;
-  prefillLabel_->setVisible(false);
+  prefillText_.clear();
+  prefillLabel_->setText(QString());
   if (history()->empty()) return;
+  // The bars are stacked: a step's height is the sum of its kinds.
+  std::map<double, double> totals;
+  for (auto* bars : bars_)
+    for (auto it = bars->data()->constBegin(); it != bars->data()->constEnd(); ++it)
+      totals[it->key] += it->value;
   double decodeHigh = 1, all = 1;
-  for (auto* bars : bars_) {
-    for (auto it = bars->data()->constBegin(); it != bars->data()->constEnd(); ++it) {
-      all = std::max(all, it->value);
-      if (it->key > 0) decodeHigh = std::max(decodeHigh, it->value);
-    }
+  for (const auto& [key, total] : totals) {
+    all = std::max(all, total);
+    if (key > 0) decodeHigh = std::max(decodeHigh, total);
   }
   const double high = clipPrefill ? decodeHigh : all;
   if (clipPrefill && all > high * 1.15) {
@@ -135,18 +137,17 @@ void BinActivityPlot::prepareReplot() {
       if (it != bars_[k]->data()->constEnd() && it->key == 0 && it->value > 0)
         parts << QStringLiteral("%1 %2").arg(it->value).arg(bars_[k]->name());
     }
-    prefillLabel_->setText(QStringLiteral("prefill (off scale): ") +
-                           parts.join(QStringLiteral(", ")));
-    prefillLabel_->setVisible(true);
+    prefillText_ = QStringLiteral("prefill (off scale): ") + parts.join(QStringLiteral(", "));
+    prefillLabel_->setText(prefillText_);
   }
   if (userMovedRange()) return;
   const int first = history()->step(0).step;
   const int last = history()->step(history()->stepCount() - 1).step;
   xAxis->setRange(first - 0.6, std::max(first + 1, last) + 0.6);
-  yAxis->setRange(0, high * 1.25);  // headroom for the prefill label
+  yAxis->setRange(0, high * 1.1);
   bool ok = false;
   const QCPRange r = occupancy_->getValueRange(ok);
-  yAxis2->setRange(0, ok && r.upper > 0 ? r.upper * 1.3 : 1);
+  yAxis2->setRange(0, ok && r.upper > 0 ? r.upper * 1.1 : 1);
 }
 
 }  // namespace hae::widgets

@@ -21,18 +21,25 @@ LatencyPlot::LatencyPlot(RunHistory* history, QWidget* parent) : LivePlot(histor
   policy_->setBrush(QColor(225, 110, 20, 50));
   for (auto* g : {model_, policy_}) g->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, 4));
 
+  // Under the title: the prefill's times, then the legend, each in its own row, so neither lies
+  // on the data however narrow the plot (the legend used to cover the prefill label).
+  prefillLabel_ = new QCPTextElement(this, QString(), QFont());
+  prefillLabel_->setTextColor(QColor(70, 70, 70));
+  plotLayout()->insertRow(1);
+  plotLayout()->addElement(1, 0, prefillLabel_);
+  axisRect()->insetLayout()->take(legend);
+  plotLayout()->insertRow(2);
+  plotLayout()->addElement(2, 0, legend);
+  for (int row : {0, 1, 2}) plotLayout()->setRowStretchFactor(row, 0.01);
   legend->setVisible(true);
-  legend->setBrush(QColor(255, 255, 255, 210));
-  axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignLeft);
-
-  prefillLabel_ = new QCPItemText(this);
-  prefillLabel_->setPositionAlignment(Qt::AlignTop | Qt::AlignRight);
-  prefillLabel_->position->setType(QCPItemPosition::ptAxisRectRatio);
-  prefillLabel_->position->setCoords(0.98, 0.03);
-  prefillLabel_->setClipToAxisRect(true);
-  prefillLabel_->setPadding(QMargins(4, 2, 4, 2));
-  prefillLabel_->setBrush(QColor(255, 255, 255, 210));
-  prefillLabel_->setPen(QPen(QColor(180, 180, 180)));
+  legend->setBorderPen(Qt::NoPen);
+  legend->setBrush(Qt::NoBrush);
+  legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
+  legend->setMargins(QMargins(4, 0, 4, 0));
+  QFont f = legend->font();
+  f.setPointSizeF(f.pointSizeF() * 0.85);
+  legend->setFont(f);
+  prefillLabel_->setFont(f);
 
   setStepAxisRect(axisRect());
   rebuild();
@@ -67,8 +74,8 @@ void LatencyPlot::appendStepData(int index) {
 }
 
 void LatencyPlot::prepareReplot() {
-  prefillLabel_->setText(prefillText());
-  prefillLabel_->setVisible(prefillModelMs_ >= 0);
+  prefillLabel_->setText(prefillModelMs_ >= 0 ? prefillText()
+                                              : QStringLiteral("prefill: waiting for a run"));
   if (userMovedRange()) return;
   int last = 1;
   if (!history()->empty()) last = std::max(1, history()->step(history()->stepCount() - 1).step);
@@ -79,7 +86,7 @@ void LatencyPlot::prepareReplot() {
     const QCPRange r = g->getValueRange(ok);
     if (ok) high = std::max(high, r.upper);
   }
-  yAxis->setRange(0, high * 1.45);  // headroom for the legend and the prefill label
+  yAxis->setRange(0, high * 1.1);
 }
 
 }  // namespace hae::widgets

@@ -5,6 +5,7 @@
 #include <limits>
 
 #include "hae/widgets/export_file.h"
+#include "hae/widgets/run_caption.h"
 
 namespace hae::widgets {
 
@@ -143,7 +144,29 @@ bool LivePlot::exportTo(const QString& path, QString* error, QSize size) {
     if (error) *error = QStringLiteral("%1: unknown format (use .png, .svg or .pdf)").arg(path);
     return false;
   }
-  return writeFileAtomically(path, write, error);
+  // An exported plot leaves the window: a line at the bottom says which model and policy made
+  // it. It exists only for the export.
+  QCPTextElement* caption = nullptr;
+  const QString label = runCaption(history_->info());
+  if (!label.isEmpty()) {
+    QFont f;
+    f.setPointSizeF(f.pointSizeF() * 0.85);
+    caption = new QCPTextElement(this, label, f);
+    caption->setTextColor(QColor(80, 80, 80));
+    caption->setTextFlags(Qt::AlignLeft | Qt::AlignVCenter | Qt::TextWordWrap);
+    caption->setLayer(QStringLiteral("main"));
+    const int row = plotLayout()->rowCount();
+    plotLayout()->insertRow(row);
+    plotLayout()->addElement(row, 0, caption);
+    plotLayout()->setRowStretchFactor(row, 0.01);
+  }
+  const bool ok = writeFileAtomically(path, write, error);
+  if (caption) {
+    plotLayout()->remove(caption);
+    plotLayout()->simplify();
+    replot(rpQueuedReplot);
+  }
+  return ok;
 }
 
 void LivePlot::mousePressEvent(QMouseEvent* event) {

@@ -26,7 +26,7 @@ OccupancyHeatmap::OccupancyHeatmap(RunHistory* history, QWidget* parent)
   scale_ = new QCPColorScale(this);
   plotLayout()->addElement(1, 1, scale_);
   scale_->setType(QCPAxis::atRight);
-  scale_->axis()->setLabel(QStringLiteral("live slots"));
+  scale_->axis()->setLabel(QStringLiteral("live slots (from 0)"));
   map_->setColorScale(scale_);
   // A viridis-like ramp: ordered in lightness, readable in grey, kind to colour-blind readers.
   QCPColorGradient gradient;
@@ -49,6 +49,8 @@ void OccupancyHeatmap::clearData() {
   columns_.clear();
   steps_.clear();
   map_->data()->clear();
+  // A new run starts from a neutral scale: the last run's range must not linger.
+  map_->setDataRange(QCPRange(0, 1));
   mapDirty_ = true;
 }
 
@@ -84,7 +86,12 @@ void OccupancyHeatmap::prepareReplot() {
           map_->data()->setCell(k, l, layer < static_cast<int>(column.size()) ? column[layer] : 0);
         }
       }
-      map_->rescaleDataRange(true);
+      // The scale is this run's own data, anchored at 0: a one-slot difference (30 vs 31) stays
+      // a one-slot shade apart instead of being stretched to the full ramp.
+      int high = 1;
+      for (const auto& c : columns_)
+        for (int v : c) high = std::max(high, v);
+      map_->setDataRange(QCPRange(0, high));
     }
   }
   if (userMovedRange() || n == 0) return;

@@ -12,6 +12,7 @@
 
 #include "hae/widgets/export_file.h"
 #include "hae/widgets/image_view.h"
+#include "hae/widgets/run_caption.h"
 #include "hae/widgets/state_colors.h"
 
 namespace hae::widgets {
@@ -19,6 +20,19 @@ namespace hae::widgets {
 namespace {
 
 constexpr double kMargin = 6, kGap = 10, kHeaderH = 20, kLegendH = 20, kCaptionH = 16;
+
+// Grey hatch over what the model never saw (outside a centre crop).
+QBrush unseenBrush() {
+  return QBrush(QColor(90, 90, 90, 200), Qt::DiagCrossPattern);
+}
+QColor unseenShade() {
+  return {60, 60, 60, 110};
+}
+
+QFont boldOf(QFont f) {
+  f.setBold(true);
+  return f;
+}
 
 const char* stateName(PatchState s) {
   switch (s) {
@@ -78,6 +92,77 @@ void PatchOverlayView::setLayer(int layer) {
   update();
 }
 
+void PatchOverlayView::setDiffAgainst(RunHistory* other) {
+  if (other == other_) return;
+  for (auto& c : otherConnections_) disconnect(c);
+  other_ = other;
+  if (other_) {
+    otherConnections_[0] =
+        connect(other_, &RunHistory::cursorChanged, this, qOverload<>(&QWidget::update));
+    otherConnections_[1] =
+        connect(other_, &RunHistory::runReset, this, qOverload<>(&QWidget::update));
+  }
+  update();
+}
+
+namespace {
+// Held = still stored (live or in the bin); for all layers, held by at least one layer.
+bool heldBy(const RunHistory& h, int visual, int layer) {
+  const int cursor = h.cursor();
+  if (cursor < 0) return true;
+  if (layer != RunHistory::kAllLayers)
+    return h.patchState(visual, std::min(layer, std::max(0, h.numLayers() - 1)), cursor) !=
+           PatchState::Evicted;
+  const StateCounts c = h.patchCounts(visual, cursor);
+  return c.total() == 0 || c.evicted < c.total();
+}
+
+QColor diffFill(PatchOverlayView::DiffClass d) {
+  switch (d) {
+    case PatchOverlayView::DiffClass::Both:
+      return {0, 0, 0, 0};
+    case PatchOverlayView::DiffClass::AOnly:
+      return {40, 110, 230, 170};  // blue, as A's curves
+    case PatchOverlayView::DiffClass::BOnly:
+      return {240, 120, 10, 170};  // orange, as B's curves
+    case PatchOverlayView::DiffClass::Neither:
+      return {30, 30, 30, 190};
+  }
+  return {};
+}
+}  // namespace
+
+PatchOverlayView::DiffClass PatchOverlayView::diffClass(int visual) const {
+  const bool a = heldBy(*history_, visual, layer_);
+  const bool b = other_ && visual < other_->visualCount() ? heldBy(*other_, visual, layer_) : a;
+  return a && b ? DiffClass::Both
+         : a    ? DiffClass::AOnly
+         : b    ? DiffClass::BOnly
+                : DiffClass::Neither;
+}
+
+void PatchOverlayView::setPatchValues(std::vector<float> values, const QString& what) {
+  values_ = std::move(values);
+  valuesLabel_ = what;
+  update();
+}
+
+namespace {
+// Transparent at 0, then yellow to red as the share of the largest value grows.
+QColor heatFill(float value, float high) {
+  if (!(high > 0) || !(value > 0)) return {0, 0, 0, 0};
+  const double t = std::clamp(static_cast<double>(value) / high, 0.0, 1.0);
+  return QColor(255, static_cast<int>(std::lround(230 - 200 * t)), 0,
+                static_cast<int>(std::lround(40 + 180 * t)));
+}
+}  // namespace
+
+void PatchOverlayView::setEvictedStyle(EvictedStyle style) {
+  if (style == evictedStyle_) return;
+  evictedStyle_ = style;
+  update();
+}
+
 void PatchOverlayView::pinPatch(int visual) {
   pinned_ = visual >= 0 && visual < history_->visualCount() ? visual : -1;
   update();
@@ -122,11 +207,17 @@ QImage PatchOverlayView::imageFor(int index) const {
   return placeholder;
 }
 
-PatchOverlayView::Layout PatchOverlayView::computeLayout(QSizeF size) const {
+PatchOverlayView::Layout PatchOverlayView::computeLayout(QSizeF size, bool exporting) const {
   Layout out;
   const RunInfo& info = history_->info();
   const QRectF all = QRectF(QPointF(0, 0), size).adjusted(kMargin, kMargin, -kMargin, -kMargin);
-  out.header = QRectF(all.x(), all.y(), all.width(), kHeaderH);
+  // The header wraps onto as many lines as it needs instead of being cut off at the edge.
+  QString header = headerText();
+  if (exporting && !exportCaption().isEmpty()) header += QLatin1Char('\n') + exportCaption();
+  const QRectF need =
+      QFontMetricsF(boldOf(font()))
+          .boundingRect(QRectF(0, 0, std::max(40.0, all.width()), 1e4), Qt::TextWordWrap, header);
+  out.header = QRectF(all.x(), all.y(), all.width(), std::max(kHeaderH, need.height() + 4));
   out.legend = QRectF(all.x(), all.bottom() - kLegendH, all.width(), kLegendH);
   const QRectF content(all.x(), out.header.bottom() + 4, all.width(),
                        out.legend.top() - 4 - (out.header.bottom() + 4));
@@ -212,6 +303,14 @@ PatchOverlayView::Layout PatchOverlayView::computeLayout(QSizeF size) const {
   return out;
 }
 
+bool PatchOverlayView::patchGone(int visual) const {
+  const int cursor = history_->cursor();
+  if (layer_ != kAllLayers)
+    return history_->patchState(visual, layer_, cursor) == PatchState::Evicted;
+  const StateCounts c = history_->patchCounts(visual, cursor);
+  return c.total() > 0 && c.evicted == c.total();
+}
+
 bool PatchOverlayView::patchFullyKept(int visual) const {
   const int cursor = history_->cursor();
   if (layer_ != kAllLayers) return history_->patchState(visual, layer_, cursor) == PatchState::Kept;
@@ -221,20 +320,53 @@ bool PatchOverlayView::patchFullyKept(int visual) const {
 
 QColor PatchOverlayView::patchFill(int visual) const {
   const int cursor = history_->cursor();
+  if (!values_.empty()) {
+    const float high = *std::max_element(values_.begin(), values_.end());
+    return visual < static_cast<int>(values_.size()) ? heatFill(values_[visual], high)
+                                                     : QColor(0, 0, 0, 0);
+  }
   if (cursor < 0) return stateFill(PatchState::Kept);
+  if (other_) return diffFill(diffClass(visual));
   if (layer_ != kAllLayers) return stateFill(history_->patchState(visual, layer_, cursor));
   return summaryFill(history_->patchCounts(visual, cursor));
 }
 
-void PatchOverlayView::paint(QPainter& painter, QSizeF size) const {
-  const Layout layout = computeLayout(size);
+QString PatchOverlayView::headerText() const {
   const RunInfo& info = history_->info();
-  painter.fillRect(QRectF(QPointF(0, 0), size), palette().window());
   const StepTelemetry* step = history_->cursorStep();
   const int layers = history_->numLayers();
-
   // Header: what is shown, and the counts at this layer and step.
   QString header;
+  if (!values_.empty()) {
+    const float high = *std::max_element(values_.begin(), values_.end());
+    double sum = 0;
+    for (float v : values_) sum += v;
+    return tr("%1 · sum over the visual patches %2 · largest %3 (full red)")
+        .arg(valuesLabel_)
+        .arg(sum, 0, 'g', 3)
+        .arg(high, 0, 'g', 3);
+  }
+  if (other_ && step) {
+    int counts[4] = {};
+    for (int v = 0; v < history_->visualCount(); ++v) ++counts[static_cast<int>(diffClass(v))];
+    const StepTelemetry* b = other_->cursorStep();
+    const QString where = layer_ == kAllLayers ? tr("All %1 layers").arg(layers)
+                                               : tr("Layer %1 of %2").arg(layer_).arg(layers);
+    header = tr("A vs B · %1 · A at step %2, B at %3 · %4 both · %5 A only · %6 B only · %7 "
+                "neither")
+                 .arg(where)
+                 .arg(step->step)
+                 .arg(b ? QString::number(b->step) : tr("none"))
+                 .arg(counts[0])
+                 .arg(counts[1])
+                 .arg(counts[2])
+                 .arg(counts[3]);
+    if (other_->visualCount() != history_->visualCount())
+      header += tr(" · B's prompt has %1 visual tokens, A's %2: not comparable")
+                    .arg(other_->visualCount())
+                    .arg(history_->visualCount());
+    return header;
+  }
   if (!step) {
     header = info.images.empty() ? tr("No image yet") : tr("Waiting for the prefill");
   } else {
@@ -257,11 +389,24 @@ void PatchOverlayView::paint(QPainter& painter, QSizeF size) const {
                  .arg(counts[2]);
     if (layer_ == kAllLayers) header += tr(" (kept in some layer / only binned / gone everywhere)");
   }
-  QFont bold = painter.font();
-  bold.setBold(true);
-  painter.setFont(bold);
+  return header;
+}
+
+QString PatchOverlayView::exportCaption() const {
+  return runCaption(history_->info());
+}
+
+void PatchOverlayView::paint(QPainter& painter, QSizeF size, bool exporting) const {
+  const Layout layout = computeLayout(size, exporting);
+  const RunInfo& info = history_->info();
+  painter.fillRect(QRectF(QPointF(0, 0), size), palette().window());
+  const StepTelemetry* step = history_->cursorStep();
+  QString header = headerText();
+  if (exporting && !exportCaption().isEmpty()) header += QLatin1Char('\n') + exportCaption();
+
+  painter.setFont(boldOf(font()));
   painter.setPen(palette().color(QPalette::WindowText));
-  painter.drawText(layout.header, Qt::AlignLeft | Qt::AlignVCenter, header);
+  painter.drawText(layout.header, Qt::AlignLeft | Qt::AlignVCenter | Qt::TextWordWrap, header);
   QFont small = font();
   small.setPointSizeF(small.pointSizeF() * 0.9);
   painter.setFont(small);
@@ -288,6 +433,20 @@ void PatchOverlayView::paint(QPainter& painter, QSizeF size) const {
     }
   }
 
+  // What the model never saw (outside a centre crop) is shaded and hatched, so it cannot pass
+  // for "kept".
+  bool anyUnseen = false;
+  for (int i = 0; i < static_cast<int>(layout.images.size()); ++i) {
+    const QPainterPath unseen = unseenArea(i, layout);
+    if (unseen.isEmpty()) continue;
+    anyUnseen = true;
+    painter.save();
+    painter.setPen(Qt::NoPen);
+    painter.fillPath(unseen, unseenShade());
+    painter.fillPath(unseen, unseenBrush());
+    painter.restore();
+  }
+
   // One pixel per patch, scaled up without smoothing: crisp cells whatever the zoom.
   painter.setRenderHint(QPainter::SmoothPixmapTransform, false);
   painter.setRenderHint(QPainter::Antialiasing, false);
@@ -297,15 +456,22 @@ void PatchOverlayView::paint(QPainter& painter, QSizeF size) const {
     if (target.isEmpty() || grid.spec.rows <= 0 || grid.spec.cols <= 0) continue;
     QImage cells(grid.spec.cols, grid.spec.rows, QImage::Format_ARGB32_Premultiplied);
     cells.fill(Qt::transparent);
-    QVector<QRectF> keptRects;
+    QVector<QRectF> keptRects, goneRects;
     const double pw = target.width() / grid.spec.cols, ph = target.height() / grid.spec.rows;
     for (int r = 0; r < grid.spec.rows; ++r) {
       for (int c = 0; c < grid.spec.cols; ++c) {
         const int v = grid.cells[r * grid.spec.cols + c];
         if (v < 0) continue;
+        const QRectF cell(target.x() + c * pw, target.y() + r * ph, pw, ph);
+        // In hatch or outline mode an evicted patch keeps the image's own colours underneath,
+        // so a red object is not mistaken for an eviction (nor the reverse).
+        if (step && !other_ && values_.empty() && evictedStyle_ != EvictedStyle::Tint &&
+            patchGone(v)) {
+          goneRects.append(cell);
+          continue;
+        }
         cells.setPixelColor(c, r, patchFill(v));
-        if (step && patchFullyKept(v))
-          keptRects.append(QRectF(target.x() + c * pw, target.y() + r * ph, pw, ph));
+        if (step && !other_ && values_.empty() && patchFullyKept(v)) keptRects.append(cell);
       }
     }
     // Cells over padding (Phi-3.5-V pads the resized image to whole crops) lie outside the
@@ -320,6 +486,27 @@ void PatchOverlayView::paint(QPainter& painter, QSizeF size) const {
       painter.setPen(pen);
       painter.setBrush(Qt::NoBrush);
       painter.drawRects(keptRects);
+    }
+    if (!goneRects.isEmpty()) {
+      const QColor gone = stateSolid(PatchState::Evicted);
+      if (evictedStyle_ == EvictedStyle::Hatch) {
+        painter.setPen(Qt::NoPen);
+        painter.setBrush(
+            QBrush(QColor(gone.red(), gone.green(), gone.blue(), 230), Qt::BDiagPattern));
+        painter.drawRects(goneRects);
+      }
+      QPen pen(QColor(255, 255, 255, 220), evictedStyle_ == EvictedStyle::Outline ? 2 : 1);
+      pen.setCosmetic(true);
+      painter.setBrush(Qt::NoBrush);
+      // Outline: a white-then-dark double edge reads on light and dark images alike.
+      for (const QRectF& r : goneRects) {
+        painter.setPen(pen);
+        painter.drawRect(r.adjusted(1, 1, -1, -1));
+        QPen dark(gone, pen.widthF());
+        dark.setCosmetic(true);
+        painter.setPen(dark);
+        painter.drawRect(r.adjusted(2, 2, -2, -2));
+      }
     }
     QPen border(QColor(255, 255, 255, 160));
     border.setCosmetic(true);
@@ -340,43 +527,116 @@ void PatchOverlayView::paint(QPainter& painter, QSizeF size) const {
     painter.setPen(QPen(colour, 2));
     painter.drawRect(QRectF(t.x() + p.col * pw, t.y() + p.row * ph, pw, ph).adjusted(-1, -1, 1, 1));
   };
-  highlight(hovered_, Qt::white);
-  highlight(pinned_, QColor(0, 220, 255));
+  if (!exporting) {  // hover and pin are the window's state, not the run's
+    highlight(hovered_, Qt::white);
+    highlight(pinned_, QColor(0, 220, 255));
+  }
 
-  paintLegend(painter, layout.legend);
+  paintLegend(painter, layout.legend, exporting, anyUnseen);
 }
 
-void PatchOverlayView::paintLegend(QPainter& painter, const QRectF& area) const {
+void PatchOverlayView::paintLegend(QPainter& painter, const QRectF& area, bool exporting,
+                                   bool anyUnseen) const {
   painter.setRenderHint(QPainter::Antialiasing, false);
   double x = area.x();
   const double box = 12, y = area.center().y() - box / 2;
   const QFontMetricsF fm(painter.font());
-  auto item = [&](PatchState s, const QString& label) {
+  auto label = [&](const QString& text) {
+    painter.setPen(palette().color(QPalette::WindowText));
+    const QRectF r(x + box + 4, area.y(), fm.horizontalAdvance(text) + 2, area.height());
+    painter.drawText(r, Qt::AlignLeft | Qt::AlignVCenter, text);
+    x = r.right() + 14;
+  };
+  auto item = [&](PatchState s, const QString& text) {
     const QRectF swatch(x, y, box, box);
     painter.fillRect(swatch, QColor(150, 150, 150));  // on grey, as on a typical image
-    painter.fillRect(swatch, stateFill(s));
+    if (s == PatchState::Evicted && evictedStyle_ == EvictedStyle::Hatch)
+      painter.fillRect(swatch, QBrush(stateSolid(s), Qt::BDiagPattern));
+    else if (!(s == PatchState::Evicted && evictedStyle_ == EvictedStyle::Outline))
+      painter.fillRect(swatch, stateFill(s));
     painter.setPen(s == PatchState::Kept ? QPen(keptOutline().darker(150), 1)
                                          : QPen(stateSolid(s), 1));
     painter.drawRect(swatch);
-    painter.setPen(palette().color(QPalette::WindowText));
-    const QRectF text(x + box + 4, area.y(), fm.horizontalAdvance(label) + 2, area.height());
-    painter.drawText(text, Qt::AlignLeft | Qt::AlignVCenter, label);
-    x = text.right() + 14;
+    label(text);
   };
-  item(PatchState::Kept, tr("kept"));
-  item(PatchState::InBin, tr("in recycle bin"));
-  item(PatchState::Evicted, tr("evicted"));
+  if (!values_.empty()) {
+    for (auto [t, text] : {std::pair{0.25f, tr("low")}, std::pair{1.0f, tr("high")}}) {
+      const QRectF swatch(x, y, box, box);
+      painter.fillRect(swatch, QColor(150, 150, 150));
+      painter.fillRect(swatch, heatFill(t, 1.0f));
+      painter.setPen(QPen(QColor(70, 70, 70), 1));
+      painter.drawRect(swatch);
+      label(text);
+    }
+  } else if (other_) {
+    for (auto [d, text] :
+         {std::pair{DiffClass::Both, tr("held by both")}, std::pair{DiffClass::AOnly, tr("A only")},
+          std::pair{DiffClass::BOnly, tr("B only")},
+          std::pair{DiffClass::Neither, tr("neither")}}) {
+      const QRectF swatch(x, y, box, box);
+      painter.fillRect(swatch, QColor(150, 150, 150));
+      painter.fillRect(swatch, diffFill(d));
+      painter.setPen(QPen(QColor(70, 70, 70), 1));
+      painter.drawRect(swatch);
+      label(text);
+    }
+  } else {
+    item(PatchState::Kept, tr("kept"));
+    item(PatchState::InBin, tr("in recycle bin"));
+    item(PatchState::Evicted, tr("evicted"));
+  }
+  if (anyUnseen) {
+    const QRectF swatch(x, y, box, box);
+    painter.fillRect(swatch, QColor(150, 150, 150));
+    painter.fillRect(swatch, unseenShade());
+    painter.fillRect(swatch, unseenBrush());
+    painter.setPen(QPen(QColor(70, 70, 70), 1));
+    painter.drawRect(swatch);
+    label(tr("not seen by the model"));
+  }
+  if (exporting) return;  // hints are for the window, not for a picture of the run
   painter.setPen(palette().color(QPalette::PlaceholderText));
   const QString hint = layer_ == kAllLayers
                            ? tr("more opaque = dropped by more layers · click a patch to pin it")
                            : tr("hover a patch for details · click to pin its history");
   painter.drawText(QRectF(x, area.y(), std::max(0.0, area.right() - x), area.height()),
-                   Qt::AlignLeft | Qt::AlignVCenter, hint);
+                   Qt::AlignLeft | Qt::AlignVCenter,
+                   fm.elidedText(hint, Qt::ElideRight, std::max(0.0, area.right() - x)));
+}
+
+QPainterPath PatchOverlayView::unseenArea(int image) const {
+  return unseenArea(image, computeLayout(size()));
+}
+
+QPainterPath PatchOverlayView::unseenArea(int image, const Layout& layout) const {
+  if (image < 0 || image >= static_cast<int>(layout.images.size())) return {};
+  QPainterPath all;
+  all.addRect(layout.images[image]);
+  QPainterPath seen;
+  bool anyGrid = false;
+  for (int g = 0; g < static_cast<int>(grids_.size()); ++g) {
+    if (grids_[g].image != image || grids_[g].spec.global || layout.targets[g].isEmpty()) continue;
+    anyGrid = true;
+    seen.addRect(layout.targets[g]);
+  }
+  if (!anyGrid) return {};  // no grid on the image itself: nothing to tell apart
+  QPainterPath unseen = all.subtracted(seen.simplified());
+  // Sub-pixel slivers from rounding the regions are not worth a hatch.
+  if (unseen.boundingRect().width() < 1.5 || unseen.boundingRect().height() < 1.5) return {};
+  return unseen;
 }
 
 void PatchOverlayView::paintEvent(QPaintEvent*) {
   QPainter painter(this);
   paint(painter, size());
+}
+
+QImage PatchOverlayView::exportImage(QSize size, qreal scale) const {
+  QImage image(size * scale, QImage::Format_ARGB32_Premultiplied);
+  image.setDevicePixelRatio(scale);
+  QPainter painter(&image);
+  paint(painter, size, /*exporting=*/true);
+  return image;
 }
 
 QImage PatchOverlayView::renderImage(QSize size, qreal scale) const {
@@ -399,7 +659,7 @@ bool PatchOverlayView::exportTo(const QString& path, QString* error, QSize size)
   return writeFileAtomically(
       path,
       [&](const QString& temp) -> bool {
-        if (format == QLatin1String("png")) return renderImage(size, 2.0).save(temp, "PNG");
+        if (format == QLatin1String("png")) return exportImage(size, 2.0).save(temp, "PNG");
         if (format == QLatin1String("svg")) {
           QSvgGenerator generator;
           generator.setFileName(temp);
@@ -408,7 +668,7 @@ bool PatchOverlayView::exportTo(const QString& path, QString* error, QSize size)
           generator.setTitle(QStringLiteral("HAE Studio patch overlay"));
           QPainter painter;
           if (!painter.begin(&generator)) return false;
-          paint(painter, size);
+          paint(painter, size, true);
           return painter.end();
         }
         QPdfWriter writer(temp);
@@ -417,7 +677,7 @@ bool PatchOverlayView::exportTo(const QString& path, QString* error, QSize size)
         writer.setPageMargins(QMarginsF(0, 0, 0, 0));
         QPainter painter;
         if (!painter.begin(&writer)) return false;
-        paint(painter, size);
+        paint(painter, size, true);
         return painter.end();
       },
       error);

@@ -246,7 +246,7 @@ int writePdfReport(const std::string& path, const RunInfo& info,
         // Laid out at 1.6 times the size and scaled down, so the view's header and legend fit
         // into a third of the page width.
         const QImage img =
-            overlay.renderImage(QSize(static_cast<int>(w * 1.6), static_cast<int>(h * 1.6)), 2.0);
+            overlay.exportImage(QSize(static_cast<int>(w * 1.6), static_cast<int>(h * 1.6)), 2.0);
         painter.drawImage(QRectF(flow.left() + i * (w + gap), top, w, h), img);
       }
     }

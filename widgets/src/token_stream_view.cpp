@@ -2,6 +2,8 @@
 
 #include <QScrollBar>
 #include <algorithm>
+#include <array>
+#include <map>
 
 #include "hae/widgets/state_colors.h"
 
@@ -53,6 +55,13 @@ QString tokenSpan(const QString& body, const QString& background, PatchState sta
 TokenStreamView::TokenStreamView(RunHistory* history, QWidget* parent)
     : QTextBrowser(parent), history_(history) {
   setOpenLinks(false);
+  // An image chip is a link: a click unfolds it into its grids and separators, or folds it back.
+  connect(this, &QTextBrowser::anchorClicked, this, [this](const QUrl& url) {
+    if (url.scheme() != QLatin1String("image")) return;
+    bool ok = false;
+    const int image = url.path().toInt(&ok);
+    if (ok) setImageExpanded(image, !isImageExpanded(image));
+  });
   timer_.setInterval(33);
   connect(&timer_, &QTimer::timeout, this, [this] {
     if (dirty_)
@@ -87,6 +96,39 @@ void TokenStreamView::flush() {
   if (atBottom) verticalScrollBar()->setValue(verticalScrollBar()->maximum());
 }
 
+namespace {
+
+// A word-level decoder joins every piece with a space ("circle ?"); punctuation reads better
+// attached to the word before it. Only the display changes: the token's text stays as decoded.
+QString displayText(const std::string& raw) {
+  QString t = QString::fromStdString(raw);
+  static const QString punctuation = QStringLiteral(".,:;!?)]}%");
+  if (t.size() >= 2 && t[0] == QLatin1Char(' ')) {
+    bool allPunct = true;
+    for (int i = 1; i < t.size(); ++i) allPunct = allPunct && punctuation.contains(t[i]);
+    if (allPunct) t.remove(0, 1);
+  }
+  return t;
+}
+
+bool isUnknown(const std::string& text) {
+  const QString t = QString::fromStdString(text).trimmed();
+  return t == QLatin1String("<unk>") || t == QLatin1String("[UNK]");
+}
+
+const char* kUnknownStyle = "border:1px dashed #c0392b; color:#b02a1a; font-weight:bold;";
+
+}  // namespace
+
+void TokenStreamView::setImageExpanded(int image, bool expanded) {
+  if (expanded == isImageExpanded(image)) return;
+  if (expanded)
+    expanded_.insert(image);
+  else
+    expanded_.erase(image);
+  markDirty();
+}
+
 QString TokenStreamView::htmlText() const {
   const RunInfo& info = history_->info();
   const int cursor = history_->cursor();
@@ -103,6 +145,15 @@ QString TokenStreamView::htmlText() const {
           .arg(layer_ == RunHistory::kAllLayers ? tr("every layer") : tr("layer %1").arg(layer_));
 
   if (info.tokens.empty()) return html + tr("<i>No prompt yet.</i></div>");
+  int unknown = 0;
+  for (const TokenInfo& tok : info.tokens)
+    unknown += tok.modality != Modality::Visual && isUnknown(tok.text);
+  if (unknown > 0)
+    html +=
+        tr("<p style='color:#b02a1a;'><b>%1 not in the model's vocabulary</b>: reached it as "
+           "&lt;unk&gt; (marked below).</p>")
+            .arg(unknown == 1 ? tr("1 prompt word is") : tr("%1 prompt words are").arg(unknown));
+
   const std::vector<PatchState> states =
       cursor >= 0 ? history_->tokenStates(layer_, cursor) : std::vector<PatchState>();
   auto stateAt = [&](int position) {
@@ -114,67 +165,151 @@ QString TokenStreamView::htmlText() const {
     const int t = info.visual_tokens[v];
     if (t >= 0 && t < static_cast<int>(visualOf.size())) visualOf[t] = v;
   }
+  auto visualState = [&](int t) {
+    const int v = visualOf[t];
+    if (v < 0 || cursor < 0) return PatchState::Kept;
+    if (layer_ != RunHistory::kAllLayers) return history_->patchState(v, layer_, cursor);
+    const StateCounts c = history_->patchCounts(v, cursor);
+    return c.total() > 0 && c.evicted == c.total() ? PatchState::Evicted
+           : c.kept > 0                            ? PatchState::Kept
+                                                   : PatchState::InBin;
+  };
+  auto textChip = [&](const QString& body, Modality m, bool odd, PatchState state,
+                      const QString& title, bool unk) {
+    QString chip = tokenSpan(body, modalityBackground(m, odd), state, title);
+    if (unk)
+      chip = QStringLiteral("<span style='%1' title='%2'>%3</span>")
+                 .arg(QString::fromLatin1(kUnknownStyle),
+                      tr("not in the model's vocabulary: this word became <unk>").toHtmlEscaped(),
+                      chip);
+    return chip;
+  };
+  // The chip's body: the text, or the id when the checkpoint has no tokenizer.
+  auto bodyOf = [](const std::string& text, int id) {
+    if (text.empty() && id >= 0) return QStringLiteral("<i style='color:#666666;'>#%1</i>").arg(id);
+    return escapeToken(displayText(text).toStdString());
+  };
 
   html += QStringLiteral("<p style='white-space:pre-wrap;'>");
+  const int n = static_cast<int>(info.tokens.size());
   int promptLen = 0;
+  for (const TokenInfo& tok : info.tokens) promptLen = std::max(promptLen, tok.position + 1);
+  // Each image's span: from its first visual token to its last, with the separators and layout
+  // markers around and between its grids (Phi-3.5-V's row breaks, SmolVLM's tile markers).
+  std::vector<int> spanEnd(n, -1);
+  int previousEnd = -1;  // spans never overlap: a marker between two images goes to the first
+  for (int t = 0; t < n; ++t) {
+    if (info.tokens[t].modality != Modality::Visual) continue;
+    const int image = info.tokens[t].image;
+    int first = t;
+    while (first - 1 > previousEnd && info.tokens[first - 1].modality == Modality::Separator &&
+           (info.tokens[first - 1].image < 0 || info.tokens[first - 1].image == image))
+      --first;
+    int last = t;
+    for (int u = t + 1; u < n; ++u) {
+      const TokenInfo& x = info.tokens[u];
+      if (x.modality == Modality::Visual && x.image == image)
+        last = u;
+      else if (x.modality != Modality::Separator || (x.image >= 0 && x.image != image))
+        break;
+    }
+    while (last + 1 < n && info.tokens[last + 1].modality == Modality::Separator &&
+           info.tokens[last + 1].image < 0)
+      ++last;
+    spanEnd[first] = last;
+    previousEnd = last;
+    t = last;
+  }
+
   bool odd = false;
-  for (int t = 0; t < static_cast<int>(info.tokens.size()); ++t) {
+  for (int t = 0; t < n; ++t) {
     const TokenInfo& tok = info.tokens[t];
-    promptLen = std::max(promptLen, tok.position + 1);
-    if (tok.modality != Modality::Visual) {
+    if (spanEnd[t] < 0) {
       odd = !odd;
-      html += tokenSpan(escapeToken(tok.text), modalityBackground(tok.modality, odd),
-                        stateAt(tok.position),
-                        tr("token %1 · position %2 · id %3 · %4")
-                            .arg(t)
-                            .arg(tok.position)
-                            .arg(tok.id)
-                            .arg(QString::fromLatin1(modalityName(tok.modality))));
+      html += textChip(bodyOf(tok.text, tok.id), tok.modality, odd, stateAt(tok.position),
+                       tr("token %1 · position %2 · id %3 · %4")
+                           .arg(t)
+                           .arg(tok.position)
+                           .arg(tok.id)
+                           .arg(QString::fromLatin1(modalityName(tok.modality))),
+                       isUnknown(tok.text));
       continue;
     }
-    // Fold the run of visual tokens of one image into a single chip with its survival count.
-    int end = t;
-    while (end + 1 < static_cast<int>(info.tokens.size()) &&
-           info.tokens[end + 1].modality == Modality::Visual &&
-           info.tokens[end + 1].image == tok.image)
-      ++end;
-    int counts[3] = {};
+    // One chip per image with its survival count; a click unfolds it into its grids.
+    const int end = spanEnd[t];
+    int image = -1;
+    int counts[3] = {}, visuals = 0, separators = 0;
+    std::map<int, std::array<int, 4>> perCrop;  // crop -> tokens, kept, in bin, evicted
     for (int u = t; u <= end; ++u) {
-      const int v = visualOf[u];
-      PatchState s = PatchState::Kept;
-      if (v >= 0 && cursor >= 0) {
-        if (layer_ != RunHistory::kAllLayers) {
-          s = history_->patchState(v, layer_, cursor);
-        } else {
-          const StateCounts c = history_->patchCounts(v, cursor);
-          s = c.total() > 0 && c.evicted == c.total() ? PatchState::Evicted
-              : c.kept > 0                            ? PatchState::Kept
-                                                      : PatchState::InBin;
-        }
+      const TokenInfo& x = info.tokens[u];
+      if (x.modality != Modality::Visual) {
+        ++separators;
+        continue;
       }
-      ++counts[static_cast<int>(s)];
+      image = x.image;
+      const PatchState st = visualState(u);
+      ++counts[static_cast<int>(st)];
+      ++visuals;
+      auto& c = perCrop[x.crop];
+      ++c[0];
+      ++c[1 + static_cast<int>(st)];
     }
-    const int n = end - t + 1;
-    QString chip = tr("[%1 image tokens · image %2: %3 kept").arg(n).arg(tok.image).arg(counts[0]);
+    const bool open = isImageExpanded(image);
+    QString chip = tr("[%1 %2 image tokens · image %3: %4 kept")
+                       .arg(open ? QStringLiteral("▾") : QStringLiteral("▸"))
+                       .arg(visuals)
+                       .arg(image)
+                       .arg(counts[0]);
     if (counts[1]) chip += tr(", %1 in bin").arg(counts[1]);
     if (counts[2]) chip += tr(", %1 evicted").arg(counts[2]);
+    if (separators)
+      chip += separators == 1 ? tr(" · 1 separator") : tr(" · %1 separators").arg(separators);
     chip += QStringLiteral("]");
     html += QStringLiteral(
-                "<span style='background-color:%1; color:#1a4a8a; "
-                "font-weight:bold;'>&nbsp;%2&nbsp;</span>")
-                .arg(modalityBackground(Modality::Visual, false), chip.toHtmlEscaped());
+                "<a href='image:%1' style='text-decoration:none;'><span "
+                "style='background-color:%2; color:#1a4a8a; font-weight:bold;' "
+                "title='%3'>&nbsp;%4&nbsp;</span></a>")
+                .arg(image)
+                .arg(modalityBackground(Modality::Visual, false),
+                     tr("click to %1 this image's grids")
+                         .arg(open ? tr("fold") : tr("unfold"))
+                         .toHtmlEscaped(),
+                     chip.toHtmlEscaped());
+    if (open) {
+      for (const auto& [crop, c] : perCrop) {
+        QString line = tr("grid %1: %2 tokens, %3 kept").arg(crop).arg(c[0]).arg(c[1]);
+        if (c[2]) line += tr(", %1 in bin").arg(c[2]);
+        if (c[3]) line += tr(", %1 evicted").arg(c[3]);
+        html += QStringLiteral(
+                    " <span style='background-color:%1; color:#1a4a8a;'>&nbsp;%2&nbsp;"
+                    "</span>")
+                    .arg(modalityBackground(Modality::Visual, true), line.toHtmlEscaped());
+      }
+      for (int u = t; u <= end; ++u) {
+        const TokenInfo& x = info.tokens[u];
+        if (x.modality == Modality::Visual) continue;
+        odd = !odd;
+        html += textChip(bodyOf(x.text, x.id), x.modality, odd, stateAt(x.position),
+                         tr("separator · token %1 · position %2").arg(u).arg(x.position), false);
+      }
+    }
     t = end;
   }
 
+  bool firstGenerated = true;
   for (int i = 0; i <= cursor; ++i) {
     const StepTelemetry& s = history_->step(i);
     if (s.step <= 0 || s.token_id < 0) continue;
+    // The answer starts apart from the prompt ("ASSISTANT: white", not "ASSISTANT:white").
+    if (firstGenerated && !s.token_text.empty() && !QChar(s.token_text[0]).isSpace())
+      html += QStringLiteral(" ");
+    firstGenerated = false;
     odd = !odd;
     // The token generated at step s sits right after the prompt and the s-1 tokens before it.
     const int position = promptLen + s.step - 1;
-    html += tokenSpan(escapeToken(s.token_text), modalityBackground(Modality::Generated, odd),
-                      stateAt(position),
-                      tr("generated at step %1 · id %2").arg(s.step).arg(s.token_id));
+    html += textChip(bodyOf(s.token_text, s.token_id), Modality::Generated, odd, stateAt(position),
+                     tr("generated at step %1 · id %2").arg(s.step).arg(s.token_id),
+                     isUnknown(s.token_text));
   }
   html += QStringLiteral("</p></div>");
   return html;

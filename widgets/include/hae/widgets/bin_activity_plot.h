@@ -4,9 +4,11 @@
 namespace hae::widgets {
 
 // Per step: the policy's events by kind (evictions, demotions to the recycle bin, restores,
-// purges) as grouped bars, and the recycle bin's occupancy (mean slots per layer) as a line on
-// the right axis. An event broadcast to all layers counts once. When the prefill's burst dwarfs
-// the decode steps the axis fits the decode steps and a label gives the prefill's counts.
+// purges) as one stacked bar centred on the step's tick, and the recycle bin's occupancy (mean
+// slots per layer) as a line on the right axis. An event broadcast to all layers counts once. When
+// the prefill's burst dwarfs the decode steps the axis fits the decode steps and a line under the
+// title gives the prefill's counts (outside the plot area, so it never lies on the bars or the
+// occupancy line).
 class BinActivityPlot : public LivePlot {
   Q_OBJECT
  public:
@@ -15,9 +17,8 @@ class BinActivityPlot : public LivePlot {
   QCPBars* bars(EventKind kind) const { return bars_[static_cast<int>(kind)]; }
   QCPGraph* occupancyGraph() const { return occupancy_; }
   // Set when the prefill's counts are off the scale fitted to the decode steps.
-  QString prefillText() const {
-    return prefillLabel_->visible() ? prefillLabel_->text() : QString();
-  }
+  QString prefillText() const { return prefillText_; }
+  QCPTextElement* prefillElement() const { return prefillLabel_; }
 
  protected:
   void clearData() override;
@@ -26,9 +27,9 @@ class BinActivityPlot : public LivePlot {
 
  private:
   QCPBars* bars_[4] = {};
-  QCPBarsGroup* group_ = nullptr;
   QCPGraph* occupancy_ = nullptr;
-  QCPItemText* prefillLabel_ = nullptr;
+  QCPTextElement* prefillLabel_ = nullptr;
+  QString prefillText_;
 };
 
 }  // namespace hae::widgets

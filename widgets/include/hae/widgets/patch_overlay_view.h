@@ -2,8 +2,11 @@
 // The images of the prompt with every visual token drawn on its patch, coloured by its cache
 // state (kept / in the recycle bin / evicted) at the history's cursor step, for one layer or all
 // layers summarised. Global (downscaled whole-image) grids get a side strip so they never cover
-// the main image. Several images sit side by side.
+// the main image. Several images sit side by side. Parts of an image outside every grid (what a
+// centre crop cuts away) are hatched grey: the model never saw them. Evicted patches are a dark
+// red tint, or, to tell them from a red object, a hatch or an outline.
 #include <QImage>
+#include <QPainterPath>
 #include <QWidget>
 #include <vector>
 
@@ -15,6 +18,9 @@ class PatchOverlayView : public QWidget {
   Q_OBJECT
  public:
   static constexpr int kAllLayers = RunHistory::kAllLayers;
+  enum class EvictedStyle { Tint, Hatch, Outline };
+  // Diff mode: which run still holds a patch (live or in the recycle bin) at the layer shown.
+  enum class DiffClass { Both, AOnly, BOnly, Neither };
 
   explicit PatchOverlayView(RunHistory* history, QWidget* parent = nullptr);
 
@@ -31,8 +37,24 @@ class PatchOverlayView : public QWidget {
   QString patchTooltip(int visual) const;
   // What the view paints, at any size: tests read pixels, exports use the same code.
   QImage renderImage(QSize size, qreal scale = 1.0) const;
-  // png / svg / pdf by extension, written atomically.
+  // The export rendering: no hover or pin marks and no UI hints, a caption naming the model and
+  // the policy instead (what exportTo and the PDF report draw).
+  QImage exportImage(QSize size, qreal scale = 2.0) const;
+  // png / svg / pdf by extension, written atomically, drawn as exportImage.
   bool exportTo(const QString& path, QString* error = nullptr, QSize size = {}) const;
+  // The part of image `image` no grid covers, in widget coordinates (empty when all is seen).
+  QPainterPath unseenArea(int image) const;
+  QString headerText() const;  // the line(s) above the images
+  EvictedStyle evictedStyle() const { return evictedStyle_; }
+  // Diff mode: this view's history is A, `other` is B (same prompt), each at its own cursor;
+  // patches are coloured by which run holds them. nullptr leaves diff mode.
+  void setDiffAgainst(RunHistory* other);
+  RunHistory* diffAgainst() const { return other_; }
+  DiffClass diffClass(int visual) const;
+  // Value mode: one number per visual token (e.g. attention), drawn as a heat ramp from clear
+  // (0) to hot (the largest value), instead of the cache states. An empty vector leaves it.
+  void setPatchValues(std::vector<float> values, const QString& what);
+  const std::vector<float>& patchValues() const { return values_; }
 
   QSize sizeHint() const override { return {640, 480}; }
   QSize minimumSizeHint() const override { return {240, 200}; }
@@ -40,6 +62,7 @@ class PatchOverlayView : public QWidget {
  public slots:
   void setLayer(int layer);   // kAllLayers for the summary of all layers
   void pinPatch(int visual);  // -1 unpins
+  void setEvictedStyle(hae::widgets::PatchOverlayView::EvictedStyle style);
 
  signals:
   void patchClicked(int visual);
@@ -71,11 +94,14 @@ class PatchOverlayView : public QWidget {
   };
 
   void rebuildIndex();
-  Layout computeLayout(QSizeF size) const;
-  void paint(QPainter& painter, QSizeF size) const;
-  void paintLegend(QPainter& painter, const QRectF& area) const;
+  Layout computeLayout(QSizeF size, bool exporting = false) const;
+  void paint(QPainter& painter, QSizeF size, bool exporting = false) const;
+  void paintLegend(QPainter& painter, const QRectF& area, bool exporting, bool anyUnseen) const;
+  QPainterPath unseenArea(int image, const Layout& layout) const;
+  QString exportCaption() const;
   QColor patchFill(int visual) const;
   bool patchFullyKept(int visual) const;
+  bool patchGone(int visual) const;  // evicted (in every layer, when all are summarised)
   QImage imageFor(int index) const;
 
   RunHistory* history_;
@@ -85,6 +111,11 @@ class PatchOverlayView : public QWidget {
   int layer_ = 0;
   int pinned_ = -1;
   int hovered_ = -1;
+  EvictedStyle evictedStyle_ = EvictedStyle::Tint;
+  RunHistory* other_ = nullptr;
+  std::vector<float> values_;
+  QString valuesLabel_;
+  QMetaObject::Connection otherConnections_[2];
 };
 
 }  // namespace hae::widgets

@@ -1,9 +1,12 @@
 #pragma once
-// The prompt as the model sees it, coloured by modality, with each image's visual tokens folded
-// into one chip that counts how many survive; tokens evicted at the chosen layer are struck
-// through, binned ones shaded amber. Generated tokens follow as they arrive, up to the cursor.
+// The prompt as the model sees it, coloured by modality, with each image folded into one chip
+// (its visual tokens and the separators between its grids) that counts how many survive and
+// unfolds on a click; tokens evicted at the chosen layer are struck through, binned ones shaded
+// amber. Generated tokens follow as they arrive, up to the cursor. Punctuation sits against its
+// word, words the vocabulary lacks (<unk>) are flagged, and id-only tokens show their id.
 #include <QTextBrowser>
 #include <QTimer>
+#include <set>
 
 #include "hae/widgets/run_history.h"
 
@@ -20,6 +23,8 @@ class TokenStreamView : public QTextBrowser {
   // Rebuilds now if anything changed; otherwise a ~30 Hz timer does it, so a fast decode does
   // not rebuild the document once per token.
   void flush();
+  bool isImageExpanded(int image) const { return expanded_.count(image) > 0; }
+  void setImageExpanded(int image, bool expanded);
 
  public slots:
   void setLayer(int layer);  // RunHistory::kAllLayers: struck through only when gone everywhere
@@ -31,6 +36,7 @@ class TokenStreamView : public QTextBrowser {
   QTimer timer_;
   bool dirty_ = true;
   int layer_ = 0;
+  std::set<int> expanded_;  // images shown unfolded
 };
 
 }  // namespace hae::widgets

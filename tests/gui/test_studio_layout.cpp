@@ -1,0 +1,250 @@
+// The studio window on the offscreen platform, with no model: it fits the common screen sizes
+// (every run control on the toolbar itself, none in its overflow menu; every plot whole), grows
+// its plots on a large screen, lists its shortcuts, edits the prompt's image set, and remembers
+// recent files and dialog folders.
+#include <QAction>
+#include <QCheckBox>
+#include <QDialog>
+#include <QDockWidget>
+#include <QLabel>
+#include <QLineEdit>
+#include <QListWidget>
+#include <QSettings>
+#include <QSlider>
+#include <QSpinBox>
+#include <QStatusBar>
+#include <QTableWidget>
+#include <QTemporaryDir>
+#include <QToolBar>
+#include <QToolButton>
+#include <QtTest>
+#include <algorithm>
+#include <cstdio>
+
+#include "hae/widgets/live_plot.h"
+#include "image_set_panel.h"
+#include "main_window.h"
+#include "studio_settings.h"
+
+using namespace hae;
+using namespace hae::studio;
+
+namespace {
+
+const QString kRose = QStringLiteral(HAE_TEST_DATA "/preprocess/images/rose.png");
+const QString kLogo = QStringLiteral(HAE_TEST_DATA "/preprocess/images/logo.png");
+const QString kWizard = QStringLiteral(HAE_TEST_DATA "/preprocess/images/wizard.png");
+
+// `w`'s rectangle in the window's coordinates.
+QRect inWindow(const QWidget* w, const QWidget* window) {
+  return QRect(w->mapTo(window, QPoint(0, 0)), w->size());
+}
+
+}  // namespace
+
+class StudioLayoutTest : public QObject {
+  Q_OBJECT
+ private:
+  QTemporaryDir settingsDir_;
+  MainWindow* window_ = nullptr;
+
+  void showAt(QSize size) {
+    window_->resize(size);
+    QApplication::processEvents();
+    QTest::qWait(50);  // the docks settle after the resize
+    window_->flushViews();
+  }
+
+  // Every run control is a visible toolbar button inside the toolbar, the overflow button is
+  // hidden, every plot and the sliders are shown whole inside the window, and the status bar
+  // covers none of them.
+  void checkFits(QSize size) {
+    showAt(size);
+    const QString at = QStringLiteral("%1x%2").arg(size.width()).arg(size.height());
+    QCOMPARE(window_->size(), size);
+    QToolBar* bar = window_->runToolBar();
+    for (QToolButton* b : bar->findChildren<QToolButton*>(QStringLiteral("qt_toolbar_ext_button")))
+      QVERIFY2(!b->isVisible(), qPrintable(at + ": the toolbar has an overflow menu"));
+    const QRect barRect = inWindow(bar, window_);
+    for (QAction* a : window_->runActions()) {
+      QWidget* w = bar->widgetForAction(a);
+      QVERIFY2(w, qPrintable(a->text()));
+      QVERIFY2(w->isVisible(), qPrintable(at + ": " + a->text() + " is hidden"));
+      QVERIFY2(barRect.contains(inWindow(w, window_)),
+               qPrintable(at + ": " + a->text() + " is outside the toolbar"));
+    }
+    const QRect statusRect = inWindow(window_->statusBar(), window_);
+    std::vector<std::pair<QString, QWidget*>> shown = {
+        {"question", window_->promptEdit()},    {"layer slider", window_->layerSlider()},
+        {"step scrubber", window_->scrubber()}, {"max tokens", window_->maxTokensBox()},
+        {"delay", window_->delayBox()},         {"all layers", window_->allLayersBox()}};
+    int n = 0;
+    for (hae::widgets::LivePlot* p : window_->plots())
+      shown.emplace_back(QStringLiteral("plot %1").arg(++n), p);
+    for (const auto& [name, w] : shown) {
+      QVERIFY2(w->isVisible(), qPrintable(at + ": " + name + " is hidden"));
+      const QRect r = inWindow(w, window_);
+      QVERIFY2(window_->rect().contains(r), qPrintable(at + ": " + name + " leaves the window"));
+      QVERIFY2(!r.intersects(statusRect), qPrintable(at + ": the status bar covers " + name));
+      // Nothing clips it: the part of it that can be painted is all of it.
+      QVERIFY2(w->visibleRegion().boundingRect() == w->rect(),
+               qPrintable(at + ": " + name + " is clipped"));
+      QVERIFY2(w->width() >= w->minimumWidth() && w->height() >= w->minimumHeight(),
+               qPrintable(at + ": " + name + " is below its minimum size"));
+    }
+    for (hae::widgets::LivePlot* p : window_->plots())
+      QVERIFY2(p->width() >= 200 && p->height() >= 110,
+               qPrintable(
+                   at + QStringLiteral(": a plot is only %1x%2").arg(p->width()).arg(p->height())));
+  }
+
+ private slots:
+  void initTestCase() {
+    QVERIFY(settingsDir_.isValid());
+    // Recent files and dialog folders go to a scratch file, not the user's settings.
+    QSettings::setDefaultFormat(QSettings::IniFormat);
+    QSettings::setPath(QSettings::IniFormat, QSettings::UserScope, settingsDir_.path());
+    QCoreApplication::setOrganizationName("hae-test");
+    QCoreApplication::setApplicationName("studio-layout");
+    StudioOptions options;
+    options.loadDemo = false;
+    window_ = new MainWindow(options);
+    window_->show();
+    QVERIFY(QTest::qWaitForWindowExposed(window_));
+    QVERIFY(window_->setImage(kRose));
+    window_->setPrompt(QStringLiteral("what is in the picture?"));
+  }
+
+  void cleanupTestCase() {
+    delete window_;
+    window_ = nullptr;
+  }
+
+  void minimumSizeFitsSmallScreens() {
+    // Smaller than a 1280x720 (and a 1024x700) screen, window frame and task bar included.
+    QVERIFY(window_->minimumSize().width() <= 1024);
+    QVERIFY(window_->minimumSize().height() <= 680);
+    std::printf("window minimum size %dx%d (layout's hint %dx%d)\n", window_->minimumWidth(),
+                window_->minimumHeight(), window_->minimumSizeHint().width(),
+                window_->minimumSizeHint().height());
+    for (QWidget* w :
+         {window_->centralWidget(), static_cast<QWidget*>(window_->setupDock()),
+          static_cast<QWidget*>(window_->plotDock()), static_cast<QWidget*>(window_->runToolBar())})
+      std::printf("  %s: minimum %dx%d\n", w->metaObject()->className(),
+                  w->minimumSizeHint().width(), w->minimumSizeHint().height());
+  }
+
+  void fits1280x720() { checkFits(QSize(1280, 720)); }
+  void fits1366x768() { checkFits(QSize(1366, 768)); }
+  void fits1024x700() { checkFits(QSize(1024, 700)); }
+
+  void plotsGrowOnLargeScreens() {
+    showAt(QSize(1280, 720));
+    const int small = window_->plotDock()->width();
+    checkFits(QSize(2560, 1440));
+    const int large = window_->plotDock()->width();
+    std::printf("plot dock width: %d at 1280x720, %d at 2560x1440\n", small, large);
+    QVERIFY2(large >= small * 3 / 2, qPrintable(QStringLiteral("%1 -> %2").arg(small).arg(large)));
+    QVERIFY(large >= 2560 * 30 / 100);
+    showAt(QSize(1280, 720));
+  }
+
+  void noSpoilerInTheToolbar() {
+    // The old "demo answer: ..." hint gave the answer away; nothing on the toolbar says it now.
+    window_->selectSample(0);
+    for (QLabel* l : window_->runToolBar()->findChildren<QLabel*>())
+      QVERIFY2(!l->text().contains("answer", Qt::CaseInsensitive), qPrintable(l->text()));
+  }
+
+  void shortcutsAreListed() {
+    const QStringList keys = {"F9", "F10", "F5", "F6", "F8", "Esc", "F7"};
+    const QList<QAction*> actions = window_->runActions();
+    QCOMPARE(actions.size(), keys.size());
+    for (int i = 0; i < keys.size(); ++i) QCOMPARE(actions[i]->shortcut().toString(), keys[i]);
+    window_->showShortcuts();
+    auto* table = window_->findChild<QTableWidget*>("shortcutTable");
+    QVERIFY(table);
+    QStringList listed;
+    for (int r = 0; r < table->rowCount(); ++r) listed << table->item(r, 0)->text();
+    for (const QString& k : keys) QVERIFY2(listed.contains(k), qPrintable(k));
+    QVERIFY(listed.contains("Alt+Up"));    // the Layer slider
+    QVERIFY(listed.contains("Alt+Left"));  // the Step cursor
+    table->window()->close();
+  }
+
+  void imageSetEdits() {
+    QVERIFY(window_->setImage(kRose));
+    QVERIFY(window_->addImage(kLogo));
+    QVERIFY(window_->addImage(kWizard));
+    QCOMPARE(window_->imagePaths().size(), 3);
+    QCOMPARE(window_->imageSet()->list()->count(), 3);
+    window_->moveImage(2, 0);
+    QCOMPARE(QFileInfo(window_->imagePaths()[0]).fileName(), QStringLiteral("wizard.png"));
+    QCOMPARE(QFileInfo(window_->imagePaths()[1]).fileName(), QStringLiteral("rose.png"));
+    window_->removeImage(1);
+    QCOMPARE(window_->imagePaths().size(), 2);
+    QCOMPARE(QFileInfo(window_->imagePaths()[1]).fileName(), QStringLiteral("logo.png"));
+    // A file that is not an image is refused with a message, and the set stays.
+    QSignalSpy errors(window_, &MainWindow::errorShown);
+    QVERIFY(!window_->addImage(QStringLiteral(HAE_TEST_DATA "/does-not-exist.png")));
+    QCOMPARE(errors.count(), 1);
+    QCOMPARE(window_->imagePaths().size(), 2);
+    // Markers: "<image>" inserted at the cursor; a count that disagrees with the images is said.
+    window_->setPrompt(QStringLiteral("compare  and "));
+    window_->promptEdit()->setCursorPosition(8);
+    window_->insertImageMarker();
+    QCOMPARE(window_->prompt(), QStringLiteral("compare <image> and "));
+    const auto markerWarning = [this] {
+      const QList<QLabel*> labels = window_->findChildren<QLabel*>();
+      return std::any_of(labels.begin(), labels.end(), [](QLabel* l) {
+        return l->isVisible() && l->text().contains("1 <image> marker(s), 2 image(s)");
+      });
+    };
+    QVERIFY(markerWarning());
+    window_->promptEdit()->end(false);
+    window_->insertImageMarker();
+    QVERIFY(!markerWarning());
+    for (QWidget* w : QApplication::topLevelWidgets())
+      if (w != window_ && w->isVisible()) w->close();
+    QVERIFY(window_->setImage(kRose));
+    window_->setPrompt(QStringLiteral("what is in the picture?"));
+  }
+
+  void twoImageSampleHasTwoImages() {
+    window_->twoImageSample();
+    QCOMPARE(window_->imagePaths().size(), 2);
+    std::printf("two-image sample: %s\n", qPrintable(window_->prompt()));
+    QVERIFY(window_->prompt().contains("different") || window_->prompt().contains("change"));
+    QVERIFY(QFileInfo::exists(window_->imagePaths()[1]));
+  }
+
+  void recentFilesAndFolders() {
+    StudioSettings::clearRecent(kRecentImages);
+    QVERIFY(window_->setImage(kLogo));
+    QVERIFY(window_->setImage(kRose));
+    const QStringList recent = StudioSettings::recent(kRecentImages);
+    QVERIFY(recent.size() >= 2);
+    QCOMPARE(recent[0], QFileInfo(kRose).absoluteFilePath());
+    QCOMPARE(recent[1], QFileInfo(kLogo).absoluteFilePath());
+    StudioSettings::rememberFolder(kReportDialog, kRose);
+    QCOMPARE(StudioSettings::lastFolder(kReportDialog), QFileInfo(kRose).absolutePath());
+    // A folder that has gone is not offered.
+    QTemporaryDir gone;
+    StudioSettings::rememberFolder(kExportDialog, gone.path());
+    const QString goneDir = gone.path();
+    gone.remove();
+    QCOMPARE(StudioSettings::lastFolder(kExportDialog, "fallback"), QStringLiteral("fallback"));
+    Q_UNUSED(goneDir);
+    // Bad reports are refused with a dialog, and the window keeps what it showed.
+    QSignalSpy errors(window_, &MainWindow::errorShown);
+    QVERIFY(!window_->openRunReport(kRose));
+    QCOMPARE(errors.count(), 1);
+    QVERIFY(errors.at(0).at(1).toString().contains("rose.png"));
+    QVERIFY(!window_->replaying());
+    for (QWidget* w : QApplication::topLevelWidgets())
+      if (w != window_ && w->isVisible()) w->close();
+  }
+};
+
+QTEST_MAIN(StudioLayoutTest)
+#include "test_studio_layout.moc"
