@@ -13,9 +13,14 @@ struct PolicyDescription {
   std::string name;
   std::string summary;
   std::vector<KnobSpec> knobs;
+  std::string stage;         // V, P, K or "P+K" (see policyStageMeaning)
+  std::string stage_detail;  // when the policy acts, in words
 };
 
 std::vector<PolicyDescription> availablePolicies();
+
+// "V: decided on the vision side ..." for a stage letter V, P or K; "" for anything else.
+std::string policyStageMeaning(const std::string& letter);
 
 // Checks `knobs` for the policy `name` as `hae run --set` does (a known knob, its type and range,
 // the rules that tie knobs together) and throws hae::Error naming the policy, the knob and its

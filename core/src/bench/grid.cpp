@@ -8,6 +8,7 @@
 #include <set>
 
 #include "../policies/catalog.h"
+#include "../policies/visual_selection.h"
 #include "hae/bench.h"
 #include "hae/error.h"
 
@@ -42,6 +43,12 @@ std::string formatBudget(double b) {
   return fmt::format("{:g}", b);
 }
 
+// The stage-V pruners: one budget convention (a share of each image's visual tokens pruned).
+bool isVisionPruner(const std::string& p) {
+  return p == "uniform" || p == "divprune" || p == "fastervlm" || p == "visionzip" ||
+         p == "cdpruner";
+}
+
 }  // namespace
 
 bool policyHasKnob(const std::string& policy, const std::string& knob) {
@@ -60,7 +67,8 @@ std::vector<std::string> budgetKnobNames(const std::string& p) {
   if (p == "streaming") return {"sink", "recent"};
   if (p == "h2o") return {"heavy_ratio", "recent_ratio"};
   if (p == "tova") return {"budget"};
-  if (p == "fastv") return {"ratio", "keep"};
+  if (p == "fastv" || p == "dart" || isVisionPruner(p)) return {"ratio", "keep"};
+  if (p == "pyramiddrop") return {"lambda", "stages"};
   return {};
 }
 
@@ -83,6 +91,16 @@ std::string budgetConvention(const std::string& p) {
   if (p == "fastv")
     return "fastv: ratio = min(1, (1 - b) * prompt / visual) of the visual tokens, pruned from "
            "layer k on (layers below k keep everything)";
+  if (p == "dart")
+    return "dart: ratio = min(1, (1 - b) * prompt / visual) of each image's visual tokens, pruned "
+           "from layer k on (layers below k keep everything)";
+  if (p == "pyramiddrop")
+    return "pyramiddrop: stages = 4 and the lambda whose visual tokens, averaged over the "
+           "layers ((1 - lambda^4) / (4 (1 - lambda))), are the share min(1, (1 - b) * prompt / "
+           "visual) leaves";
+  if (isVisionPruner(p))
+    return p + ": ratio = min(1, (1 - b) * prompt / visual) of each image's visual tokens, "
+               "dropped before the decoder runs (separators kept)";
   return p + ": no budget mapping";
 }
 
@@ -102,11 +120,16 @@ std::map<std::string, std::string> budgetKnobs(const std::string& p, double b, c
     return {{"heavy_ratio", half}, {"recent_ratio", half}};
   }
   if (p == "tova") return {{"budget", std::to_string(kept)}};
-  if (p == "fastv") {
-    const double ratio =
-        s.visual_tokens > 0 ? std::min(1.0, (1 - b) * s.prompt_tokens / s.visual_tokens) : 0.0;
-    return {{"ratio", fmt::format("{:.6g}", ratio)}, {"keep", "0"}};
-  }
+  // FastV and the vision-side pruners drop visual tokens only: prune the share of them that
+  // brings the prompt to b of its tokens (all of them where that is not enough).
+  const double visual_pruned =
+      s.visual_tokens > 0 ? std::min(1.0, (1 - b) * s.prompt_tokens / s.visual_tokens) : 0.0;
+  if (p == "fastv" || p == "dart" || isVisionPruner(p))
+    return {{"ratio", fmt::format("{:.6g}", visual_pruned)}, {"keep", "0"}};
+  // PyramidDrop: the lambda whose visual tokens, averaged over the layers, match the same share.
+  if (p == "pyramiddrop")
+    return {{"lambda", fmt::format("{:.6g}", pyramidLambdaFor(1 - visual_pruned, 4))},
+            {"stages", "4"}};
   return {};
 }
 

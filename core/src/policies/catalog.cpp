@@ -154,15 +154,41 @@ std::vector<KnobSpec> mustdropKnobs() {
   };
 }
 
+// The vision-side (V) pruners share one budget convention: a fraction of every image's visual
+// tokens pruned, or a total of retained visual tokens; separators are never candidates.
+std::vector<KnobSpec> visionKnobs() {
+  return {
+      floatKnob("ratio", 0, 1, "0.5",
+                "Fraction of each image's visual tokens pruned (separators never are)"),
+      intKnob("keep", 0, kBig, "0",
+              "If > 0: retained visual tokens in total (shared out over the images in proportion "
+              "to their tokens), overriding ratio"),
+      choiceKnob("pos.mode", {"original", "renumber"},
+                 "original: kept tokens keep their positions (gaps where tokens were dropped); "
+                 "renumber: the decoder sees positions 0..n-1, as the references' shortened "
+                 "sequences do"),
+  };
+}
+
+std::vector<KnobSpec> visionZipKnobs() {
+  auto k = visionKnobs();
+  k.push_back(floatKnob("contextual", 0, 1, "0.16",
+                        "Fraction of the kept tokens that are merged contextual tokens (the "
+                        "reference's 10 of 64); the rest are dominant"));
+  return k;
+}
+
 }  // namespace
 
 const std::vector<PolicyInfo>& policyCatalog() {
   static const std::vector<PolicyInfo> catalog = {
-      {"full", "No eviction: every KV entry stays (the reference).", {}},
+      {"full", "No eviction: every KV entry stays (the reference).", {}, "-", "never evicts"},
       {"hae",
        "Hierarchical Adaptive Eviction: dual-attention pruning in prefill, index broadcasting, "
        "recycle-bin decoding.",
-       haeKnobs()},
+       haeKnobs(), "P+K",
+       "P: DAP drops visual rows after layer l0 in prefill; K: DDES demotes/purges at every decode "
+       "step"},
       {"random",
        "Random control: keeps a seeded random subset of the prompt at the end of prefill, the same "
        "in every layer.",
@@ -171,13 +197,15 @@ const std::vector<PolicyInfo>& policyCatalog() {
                   "with scope=visual)"),
         choiceKnob("scope", {"all", "visual"},
                    "Candidates: every prompt token, or visual tokens only"),
-        intKnob("seed", 0, 2147483647, "0", "Seed of the draw (same seed, same kept set)")}},
+        intKnob("seed", 0, 2147483647, "0", "Seed of the draw (same seed, same kept set)")},
+       "K", "KV cache of every layer at the end of prefill"},
       {"streaming",
        "StreamingLLM: attention sinks plus a recent window, enforced in prefill and every decode "
        "step.",
        {intKnob("sink", 0, kBig, "4", "Sink tokens kept at the start"),
         intKnob("recent", 1, kBig, "256",
-                "Recent tokens kept; kept per layer = sink + recent (absolute tokens)")}},
+                "Recent tokens kept; kept per layer = sink + recent (absolute tokens)")},
+       "K", "KV cache at the end of prefill and at every decode step"},
       {"h2o",
        "H2O: heavy hitters by accumulated attention plus a recent window, greedy each step; per "
        "KV head as in the reference.",
@@ -188,31 +216,84 @@ const std::vector<PolicyInfo>& policyCatalog() {
         choiceKnob("heads", {"per_head", "shared"},
                    "per_head: every KV head accumulates its own scores and keeps its own tokens "
                    "(the reference; per-head storage); shared: head-averaged scores, one set per "
-                   "layer")}},
+                   "layer")},
+       "K", "KV cache at the end of prefill and at every decode step"},
       {"tova",
        "TOVA: keeps the tokens the last query attends to most (heads averaged), per layer, in "
        "prefill and every step.",
-       {intKnob("budget", 1, kBig, "512", "Kept tokens per layer (multi-state size C, absolute)")}},
+       {intKnob("budget", 1, kBig, "512", "Kept tokens per layer (multi-state size C, absolute)")},
+       "K", "KV cache during prefill and at every decode step"},
       {"snapkv",
        "SnapKV: window votes with pooling at the end of prefill, per layer; the cache then grows.",
-       snapKnobs(false)},
+       snapKnobs(false), "K", "KV cache at the end of prefill"},
       {"pyramidkv", "PyramidKV: SnapKV scoring with budgets decreasing linearly with depth.",
-       snapKnobs(true)},
+       snapKnobs(true), "K", "KV cache at the end of prefill"},
       {"adakv",
        "Ada-KV: SnapKV scoring with the layer budget shared out across KV heads; ragged per-head "
        "storage, memory really freed.",
-       adaKnobs()},
+       adaKnobs(), "K", "KV cache at the end of prefill"},
       {"fastv",
        "FastV: after layer K-1, drops the visual tokens the last prompt token attends to least; "
        "layers >= K run on the rest.",
        {intKnob("k", 1, 1000, "2", "Layer K from which visual tokens are pruned (scored at K-1)"),
         floatKnob("ratio", 0, 1, "0.5", "R: fraction of visual tokens pruned"),
-        intKnob("keep", 0, kBig, "0", "If > 0: retained visual tokens, overriding ratio")}},
+        intKnob("keep", 0, kBig, "0", "If > 0: retained visual tokens, overriding ratio")},
+       "P", "prefill: hidden rows dropped after layer K-1"},
       {"mustdrop",
        "MustDrop's prefill dual-attention filter, applied at several layers (hidden rows dropped).",
-       mustdropKnobs()},
+       mustdropKnobs(), "P", "prefill: hidden rows dropped after each filter layer"},
+      {"uniform",
+       "Spatially uniform control: keeps an evenly spaced lattice of each image grid's patches "
+       "before the decoder runs.",
+       visionKnobs(), "V", "vision side: dropped image tokens never enter the decoder"},
+      {"divprune",
+       "DivPrune: greedy max-min diversity over the projected visual embeddings (cosine "
+       "distance), no attention used.",
+       visionKnobs(), "V", "vision side: dropped image tokens never enter the decoder"},
+      {"fastervlm",
+       "FasterVLM: keeps the patches the vision tower's [CLS] token attends to most (needs a "
+       "CLS token: LLaVA, Phi-3.5-V; not SmolVLM's SigLIP).",
+       visionKnobs(), "V", "vision side: dropped image tokens never enter the decoder"},
+      {"visionzip",
+       "VisionZip: dominant patches by the tower's [CLS] attention, the rest merged into a few "
+       "contextual tokens by similarity (SigLIP: mean attention received instead of CLS).",
+       visionZipKnobs(), "V",
+       "vision side: dropped image tokens never enter the decoder; merged tokens are new entries"},
+      {"cdpruner",
+       "CDPruner: instruction-conditioned similarity kernel and a greedy DPP (MAP) maximising the "
+       "conditional diversity of the kept visual tokens.",
+       visionKnobs(), "V", "vision side: dropped image tokens never enter the decoder"},
+      {"dart",
+       "DART: after layer K-1, pivot tokens (largest key norm, visual and query) keep the visual "
+       "tokens least similar to them (duplicates dropped); layers >= K run on the rest.",
+       {intKnob("k", 1, 1000, "2", "Layer K from which visual tokens are pruned (scored at K-1)"),
+        floatKnob("ratio", 0, 1, "0.5", "Fraction of each image's visual tokens pruned"),
+        intKnob("keep", 0, kBig, "0",
+                "If > 0: retained visual tokens in total (shared over the images), overriding "
+                "ratio"),
+        intKnob("pivots.image", 0, 1000, "4", "Visual pivot tokens per image (largest key L1 norm)"),
+        intKnob("pivots.text", 0, 1000, "4",
+                "Query pivot tokens (after the image, largest key L1 norm)")},
+       "P", "prefill: hidden rows dropped after layer K-1"},
+      {"pyramiddrop",
+       "PyramidDrop: the decoder in S equal stages; at each stage's end the last prompt token's "
+       "attention keeps the top lambda of the visual tokens left.",
+       {intKnob("stages", 2, 100, "4", "Stages S (drops after layers round(j*L/S) - 1, 0 < j < S)"),
+        floatKnob("lambda", 0, 1, "0.5",
+                  "Kept fraction of the visual tokens at each drop (stage s keeps lambda^s)")},
+       "P", "prefill: hidden rows dropped at the end of each stage"},
   };
   return catalog;
+}
+
+const std::vector<std::pair<std::string, std::string>>& policyStages() {
+  static const std::vector<std::pair<std::string, std::string>> stages = {
+      {"V", "decided on the vision side before the decoder runs (the decoder never sees the "
+            "dropped tokens)"},
+      {"P", "inside the decoder at prefill (hidden rows dropped after a layer)"},
+      {"K", "KV cache only (after prefill and/or during decode)"},
+  };
+  return stages;
 }
 
 const PolicyInfo& policyInfo(const std::string& name) {

@@ -14,7 +14,15 @@ struct PolicyInfo {
   std::string name;
   std::string summary;
   std::vector<KnobSpec> knobs;
+  // Where the policy acts: V = on the vision side before the decoder runs (the decoder never sees
+  // the dropped tokens), P = inside the decoder at prefill (hidden rows dropped after a layer),
+  // K = the KV cache only (after prefill and/or during decode); "P+K" for two-stage policies.
+  std::string stage;
+  std::string stage_detail;  // when exactly, in words ("K at every decode step")
 };
+
+// The stage labels in order, with their meaning, for listings and legends.
+const std::vector<std::pair<std::string, std::string>>& policyStages();
 
 // Every policy this build knows, with its knobs (for --help, validation and the GUI form).
 const std::vector<PolicyInfo>& policyCatalog();

@@ -9,8 +9,15 @@ namespace hae {
 
 std::vector<PolicyDescription> availablePolicies() {
   std::vector<PolicyDescription> out;
-  for (const PolicyInfo& p : policyCatalog()) out.push_back({p.name, p.summary, p.knobs});
+  for (const PolicyInfo& p : policyCatalog())
+    out.push_back({p.name, p.summary, p.knobs, p.stage, p.stage_detail});
   return out;
+}
+
+std::string policyStageMeaning(const std::string& letter) {
+  for (const auto& [l, meaning] : policyStages())
+    if (l == letter) return meaning;
+  return "";
 }
 
 void checkPolicyKnobs(const std::string& name, const std::map<std::string, std::string>& knobs) {

@@ -25,6 +25,29 @@ struct PolicyContext {
   int step = 0;                          // 0 = prefill
   std::vector<PolicyEvent>& events;
   std::vector<LayerProbe>& probes;       // filled only by policies asked for probes
+  std::vector<MergedToken>* merged = nullptr;  // the V hook's merged tokens (VisionZip)
+  // In afterPrefillLayer, for a policy whose wantsPrefillHidden(layer) is true: the layer's output
+  // rows [rows, hidden] after the model's final norm.
+  const at::Tensor* hidden = nullptr;
+};
+
+// What a vision-side (stage V) policy sees in the engine's V hook: the decoder's input rows of the
+// prompt after the vision tower and projector, before any decoder layer runs.
+struct VisionInput {
+  at::Tensor embeds;                  // [n, hidden]; image rows hold the projector's output
+  const std::vector<SlotMeta>& rows;  // one per row: position, modality, token index
+  // [n] fp32 when asked for: the attention each image row's patch(es) received in the tower's
+  // feature layer (CLS row for CLIP, mean over query rows without CLS); 0 on other rows.
+  // Undefined when the family exposes none; `tower_missing` then says why.
+  at::Tensor tower_attention;
+  bool tower_has_cls = false;  // the CLS row (CLIP); false: mean over query rows (SigLIP)
+  std::string tower_missing;
+};
+
+struct VisionDecision {
+  std::vector<std::int64_t> keep;  // rows kept, ascending
+  // Kept rows whose input embedding is replaced ([hidden] each): VisionZip's merged tokens.
+  std::vector<std::pair<std::int64_t, at::Tensor>> replace;
 };
 
 class Policy {
@@ -33,6 +56,16 @@ class Policy {
   virtual std::string name() const = 0;
   virtual std::map<std::string, std::string> settings() const = 0;
 
+  // The V hook (stage V): called once per prefill, before the decoder runs, when this is true.
+  // Rows not in the decision's keep never enter the decoder, so no layer computes or caches them;
+  // with renumbersPositions() the kept rows take positions 0..n-1.
+  virtual bool decidesOnVision() const { return false; }
+  virtual bool wantsTowerAttention() const { return false; }
+  virtual std::optional<VisionDecision> selectVisionRows(const VisionInput& /*in*/,
+                                                         PolicyContext& /*ctx*/) {
+    return std::nullopt;
+  }
+
   // Prefill: attention taps the policy wants after a layer, over the query rows it chooses
   // (`rows` are the slots of the tokens this forward computes).
   virtual bool wantsPrefillTap(int /*layer*/) const { return false; }
@@ -40,6 +73,8 @@ class Policy {
     (void)rows;
     return {};
   }
+  // Also hand afterPrefillLayer the layer's output rows (final-normed) through ctx.hidden.
+  virtual bool wantsPrefillHidden(int /*layer*/) const { return false; }
   // Extra tap options (probabilities, peeking at masked slots) for a tap the policy asked for.
   virtual void configureTap(int /*layer*/, bool /*prefill*/, AttentionTap& /*tap*/) const {}
   // After `layer` ran in prefill. Returning rows (indices into `rows`) drops every other row's

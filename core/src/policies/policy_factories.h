@@ -16,5 +16,12 @@ std::unique_ptr<Policy> makeSnapKvPolicy(const KnobSet& knobs, bool pyramid);
 std::unique_ptr<Policy> makeAdaKvPolicy(const KnobSet& knobs);
 std::unique_ptr<Policy> makeFastvPolicy(const KnobSet& knobs);
 std::unique_ptr<Policy> makeMustDropPolicy(const KnobSet& knobs);
+std::unique_ptr<Policy> makeUniformPolicy(const KnobSet& knobs);
+std::unique_ptr<Policy> makeDivPrunePolicy(const KnobSet& knobs);
+std::unique_ptr<Policy> makeFasterVlmPolicy(const KnobSet& knobs);
+std::unique_ptr<Policy> makeVisionZipPolicy(const KnobSet& knobs);
+std::unique_ptr<Policy> makeCdPrunerPolicy(const KnobSet& knobs);
+std::unique_ptr<Policy> makeDartPolicy(const KnobSet& knobs);
+std::unique_ptr<Policy> makePyramidDropPolicy(const KnobSet& knobs);
 
 }  // namespace hae

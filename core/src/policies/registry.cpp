@@ -22,6 +22,13 @@ std::unique_ptr<Policy> makePolicy(const std::string& name,
   if (name == "adakv") return makeAdaKvPolicy(set);
   if (name == "fastv") return makeFastvPolicy(set);
   if (name == "mustdrop") return makeMustDropPolicy(set);
+  if (name == "uniform") return makeUniformPolicy(set);
+  if (name == "divprune") return makeDivPrunePolicy(set);
+  if (name == "fastervlm") return makeFasterVlmPolicy(set);
+  if (name == "visionzip") return makeVisionZipPolicy(set);
+  if (name == "cdpruner") return makeCdPrunerPolicy(set);
+  if (name == "dart") return makeDartPolicy(set);
+  if (name == "pyramiddrop") return makePyramidDropPolicy(set);
   throw Error(fmt::format("policy '{}' is in the catalog but has no implementation", name));
 }
 
