@@ -11,6 +11,7 @@
 #include "hae/idefics3_config.h"
 #include "hae/model_config.h"
 #include "hae/phi3v_preprocess.h"
+#include "hae/qwen2vl_config.h"
 #include "hae/report.h"
 #include "io/torch_tensors.h"
 #include "models/vlm_model.h"
@@ -78,6 +79,10 @@ at::Tensor readPixelValues(const SafetensorsArchive& in, const std::string& file
     const std::size_t r = s.size();
     ok = (r == 5 || r == 4) && s[0] >= 1 && s[r - 4] >= 1 && s[r - 3] == 3 && s[r - 2] == size &&
          s[r - 1] == size;
+  } else if (family == "qwen2_vl" || family == "qwen2_5_vl") {
+    const int row = loadQwen2VLConfig(model_dir).vision.patchRow();
+    expected = fmt::format("[patches, {}] with image_grid_thw [images, 3]", row);
+    ok = s.size() == 2 && s[0] >= 1 && s[1] == row;
   } else {
     spdlog::warn("{}: pixel_values ignored: {} has no vision tower", file, model.spec().name);
     return {};
@@ -95,14 +100,23 @@ std::map<std::string, at::Tensor> runDumpOn(const DumpArgs& a,
                                             const std::shared_ptr<VlmModel>& model,
                                             const at::Tensor& ids,
                                             const std::vector<std::int64_t>& id_list,
-                                            const at::Tensor& pixels) {
-  const PromptPlan plan = model->planFromIds(id_list, pixels);
+                                            const at::Tensor& pixels, const at::Tensor& grid_thw) {
+  const PromptPlan plan = model->planFromInputs(id_list, pixels, grid_thw);
   Engine engine(model, makePolicy("full", {}));
   ForwardCapture cap;
   cap.enabled = true;
   auto last = engine.prefill(plan, &cap);
   std::map<std::string, at::Tensor> out;
   out["input_ids"] = ids;
+  if (!plan.mrope_positions.empty()) {  // M-RoPE: transformers' position_ids [3, 1, S], rope_deltas
+    std::vector<std::int64_t> flat(3 * plan.mrope_positions.size());
+    const std::size_t n = plan.mrope_positions.size();
+    for (std::size_t i = 0; i < n; ++i)
+      for (int a = 0; a < 3; ++a) flat[a * n + i] = plan.mrope_positions[i][a];
+    out["position_ids"] = torch::tensor(flat, torch::kInt64).view({3, 1, static_cast<std::int64_t>(n)});
+    out["rope_deltas"] = torch::full({1, 1}, plan.rope_delta, torch::kInt64);
+    out["image_grid_thw"] = plan.image_grid_thw.defined() ? plan.image_grid_thw : torch::zeros({0, 3}, torch::kInt64);
+  }
   out["logits"] = cap.logits;
   out["inputs_embeds"] = cap.inputs_embeds.to(torch::kFloat32);
   out["last_layer_output_prenorm"] = cap.last_layer_output_prenorm.to(torch::kFloat32);
@@ -141,9 +155,17 @@ void runDump(const DumpArgs& a) {
   const std::vector<std::int64_t> id_list = readInputIds(inputs, a.inputs, *model);
   const at::Tensor ids = torch::tensor(id_list, torch::kInt64).unsqueeze(0);
   const at::Tensor pixels = readPixelValues(inputs, a.inputs, *model, a.model);
+  at::Tensor grid_thw;  // Qwen2-VL: each image's (t, h, w) patches
+  if (pixels.defined() && inputs.contains("image_grid_thw")) {
+    const TensorView& g = inputs.get("image_grid_thw");
+    if (g.dtype != DType::I64 || g.shape.size() != 2 || g.shape[1] != 3)
+      throw Error(fmt::format("{}: image_grid_thw is {} {}; expected I64 of shape [images, 3]",
+                              a.inputs, dtypeName(g.dtype), shapeText(g.shape)));
+    grid_thw = toTorch(g).clone();
+  }
   std::map<std::string, at::Tensor> out;
   try {
-    out = runDumpOn(a, model, ids, id_list, pixels);
+    out = runDumpOn(a, model, ids, id_list, pixels, grid_thw);
   } catch (const c10::Error& e) {
     // What the checks above cannot see (a crop count that does not match the ids, ...): one line
     // naming the inputs, not LibTorch's trace.

@@ -4,6 +4,7 @@
 // tensors actually hold, not a count of unmasked entries.
 #include <ATen/core/Tensor.h>
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -16,6 +17,9 @@ struct SlotMeta {
   Modality modality = Modality::Text;
   int token = 0;     // index into the run's token list (prompt, then generated)
   bool binned = false;  // demoted to a policy's recycle bin: stored, not yet freed
+  // M-RoPE families (Qwen2-VL): the (t, h, w) rotary position the key was rotated with. It is
+  // metadata, not an index: `position` stays the token's place in the sequence (the causal mask).
+  std::array<int, 3> mrope = {0, 0, 0};
 };
 
 class LayerCache {

@@ -12,6 +12,7 @@
 
 #include "hae/error.h"
 #include "hae/phi3_config.h"
+#include "hae/qwen2vl_config.h"
 #include "io/json_fields.h"
 #include "io/text_config_fields.h"
 
@@ -22,7 +23,8 @@ using io::JsonFields;
 namespace {
 
 const std::vector<std::string>& supportedModelTypes() {
-  static const std::vector<std::string> types = {"llava", "idefics3", "phi3", "phi3_v"};
+  static const std::vector<std::string> types = {"llava", "idefics3", "phi3", "phi3_v",
+                                                 "qwen2_vl", "qwen2_5_vl"};
   return types;
 }
 
@@ -138,6 +140,7 @@ void checkLlamaRopeScaling(const JsonFields& f, const TextConfig& c) {
 TextConfig textDefaults(const JsonFields& f, const std::string& modelType) {
   if (modelType == "llama") return TextConfig{};  // TextConfig's initialisers are LlamaConfig's
   if (modelType == "phi3" || modelType == "phi3_v") return phi3TextDefaults();
+  if (modelType == "qwen2_vl" || modelType == "qwen2_5_vl") return qwen2vlTextDefaults();
   f.fail("model_type", "'" + modelType + "' is not supported as a text model (supported: llama)");
 }
 

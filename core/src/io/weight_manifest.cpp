@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "hae/error.h"
+#include "hae/qwen2vl_config.h"
 #include "hae/safetensors.h"
 
 namespace hae {
@@ -193,6 +194,54 @@ std::vector<ExpectedTensor> idefics3Manifest(const Idefics3Config& c) {
            "text_config.hidden_size,vision_config.hidden_size,scale_factor");
   llamaModel(out, "model.text_model.", c.text, "text_config.", false);
   if (!c.tiedEmbeddings()) lmHead(out, "lm_head.weight", c.text, "text_config.");
+  return out;
+}
+
+std::vector<ExpectedTensor> qwen2vlManifest(const Qwen2VLConfig& c) {
+  std::vector<ExpectedTensor> out;
+  const Qwen2VLVisionConfig& v = c.vision;
+  const std::int64_t d = v.width, mlp = v.intermediate_size, merged = d * v.mergeUnit();
+  const std::string width = v.qwen25 ? "hidden_size" : "embed_dim";
+  const std::string inner = v.qwen25 ? "intermediate_size" : "embed_dim,mlp_ratio";
+  ManifestBuilder b(out, "visual.", "vision_config.");
+  b.add("patch_embed.proj.weight", {d, v.in_channels, v.temporal_patch_size, v.patch_size, v.patch_size},
+        width + ",in_channels,temporal_patch_size,patch_size");
+  for (int l = 0; l < v.depth; ++l) {
+    const std::string block = fmt::format("blocks.{}.", l);
+    for (const char* norm : {"norm1", "norm2"}) {
+      b.add(block + norm + ".weight", {d}, width);
+      if (!v.qwen25) b.add(block + norm + ".bias", {d}, width);
+    }
+    b.linear(block + "attn.qkv", 3 * d, d, true, width, width);
+    b.linear(block + "attn.proj", d, d, true, width, width);
+    if (v.qwen25) {
+      b.linear(block + "mlp.gate_proj", mlp, d, true, inner + "," + width, inner);
+      b.linear(block + "mlp.up_proj", mlp, d, true, inner + "," + width, inner);
+      b.linear(block + "mlp.down_proj", d, mlp, true, width + "," + inner, width);
+    } else {
+      b.linear(block + "mlp.fc1", mlp, d, true, inner, inner);
+      b.linear(block + "mlp.fc2", d, mlp, true, inner, width);
+    }
+  }
+  b.add("merger.ln_q.weight", {d}, width);
+  if (!v.qwen25) b.add("merger.ln_q.bias", {d}, width);
+  b.linear("merger.mlp.0", merged, merged, true, width + ",spatial_merge_size", width);
+  const std::string out_key = v.qwen25 ? "out_hidden_size" : "hidden_size";
+  b.linear("merger.mlp.2", v.out_hidden_size, merged, true, out_key + "," + width, out_key);
+  // The Qwen2 decoder: Llama's tensors plus q/k/v biases (o_proj has none).
+  TextConfig t = c.text;
+  t.attention_bias = false;
+  llamaModel(out, "model.", t, "", false);
+  ManifestBuilder q(out, "model.", "");
+  const std::int64_t qd = std::int64_t(t.num_attention_heads) * t.head_dim;
+  const std::int64_t kvd = std::int64_t(t.num_key_value_heads) * t.head_dim;
+  for (int l = 0; l < t.num_hidden_layers; ++l) {
+    const std::string layer = fmt::format("layers.{}.self_attn.", l);
+    q.add(layer + "q_proj.bias", {qd}, "num_attention_heads,hidden_size");
+    q.add(layer + "k_proj.bias", {kvd}, "num_key_value_heads,hidden_size,num_attention_heads");
+    q.add(layer + "v_proj.bias", {kvd}, "num_key_value_heads,hidden_size,num_attention_heads");
+  }
+  if (!t.tie_word_embeddings) lmHead(out, "lm_head.weight", t, "");
   return out;
 }
 

@@ -13,6 +13,7 @@
 #include "io/json_fields.h"
 #include "llava.h"
 #include "phi3v.h"
+#include "qwen2vl.h"
 #include "weights.h"
 
 namespace hae {
@@ -43,7 +44,8 @@ std::unique_ptr<VlmModel> loadModel(const std::string& dir, const LoadOptions& o
   if (type == "llava") return loadLlava(dir, options);
   if (type == "idefics3") return loadIdefics3(dir, options);
   if (type == "phi3" || type == "phi3_v") return loadPhi3(dir, options);
-  throw Error(fmt::format("{}/config.json: model_type '{}' is not supported (supported: llava, phi3, phi3_v, idefics3)", dir, type));
+  if (type == "qwen2_vl" || type == "qwen2_5_vl") return loadQwen2VL(dir, options);
+  throw Error(fmt::format("{}/config.json: model_type '{}' is not supported (supported: llava, phi3, phi3_v, idefics3, qwen2_vl, qwen2_5_vl)", dir, type));
 }
 
 std::unique_ptr<VlmModel> randomModel(const std::string& config_path, const LoadOptions& options,
@@ -65,6 +67,11 @@ std::unique_ptr<VlmModel> randomModel(const std::string& config_path, const Load
     const auto config = parsePhi3Config(text.str(), config_path);
     checkRandomInitFits(phi3Manifest(config), options, config_path);
     return randomPhi3(config, options, seed);
+  }
+  if (type == "qwen2_vl" || type == "qwen2_5_vl") {
+    const auto config = parseQwen2VLConfig(text.str(), config_path);
+    checkRandomInitFits(qwen2vlManifest(config), options, config_path);
+    return randomQwen2VL(config, options, seed);
   }
   const auto config = parseLlavaConfig(text.str(), config_path);
   checkRandomInitFits(llavaManifest(config), options, config_path);
