@@ -4,6 +4,11 @@
 #include <CLI/CLI.hpp>
 
 #include <cmath>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "hae/error.h"
 
 namespace hae::cli {
 
@@ -28,6 +33,18 @@ class FiniteRange : public CLI::Validator {
   }
 };
 
+// --set NAME=VALUE flags as a knob map (`run`, `profile`).
+inline std::map<std::string, std::string> parseSets(const std::vector<std::string>& sets) {
+  std::map<std::string, std::string> knobs;
+  for (const auto& s : sets) {
+    const auto eq = s.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw Error(fmt::format("--set '{}': expected NAME=VALUE, e.g. --set ddes.bin=64", s));
+    knobs[s.substr(0, eq)] = s.substr(eq + 1);
+  }
+  return knobs;
+}
+
 // Each subcommand lives in its own file and registers itself with one of these.
 using CommandRegistrar = void (*)(CLI::App& app, const GlobalOptions& global);
 
@@ -39,5 +56,6 @@ void addPoliciesCommand(CLI::App& app, const GlobalOptions& global);
 void addTrainDemoCommand(CLI::App& app, const GlobalOptions& global);
 void addEvalCommand(CLI::App& app, const GlobalOptions& global);
 void addBenchCommand(CLI::App& app, const GlobalOptions& global);
+void addProfileCommand(CLI::App& app, const GlobalOptions& global);
 
 }  // namespace hae::cli

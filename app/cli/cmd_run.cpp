@@ -24,17 +24,6 @@ struct RunArgs {
   bool timing = true;
 };
 
-std::map<std::string, std::string> parseSets(const std::vector<std::string>& sets) {
-  std::map<std::string, std::string> knobs;
-  for (const auto& s : sets) {
-    const auto eq = s.find('=');
-    if (eq == std::string::npos || eq == 0)
-      throw Error(fmt::format("--set '{}': expected NAME=VALUE, e.g. --set ddes.bin=64", s));
-    knobs[s.substr(0, eq)] = s.substr(eq + 1);
-  }
-  return knobs;
-}
-
 void runRun(RunArgs& a) {
   a.session.knobs = parseSets(a.sets);
 #ifdef HAE_CLI_HAS_QT
@@ -106,6 +95,14 @@ void addRunCommand(CLI::App& app, const GlobalOptions&) {
                   "Phi-3.5-V: most 336 px crops per image in the HD transform (default: preprocessor_config.json, "
                   "else 4; the model card suggests 16 for a single image)")
       ->check(CLI::Range(1, 256));
+  cmd->add_option("--image-min-pixels", args->session.image_min_pixels,
+                  "Qwen2-VL / Qwen2.5-VL: smart_resize's lower bound on an image's pixels (default: "
+                  "preprocessor_config.json's min_pixels, 3136)")
+      ->check(CLI::Range(784LL, 1LL << 30));
+  cmd->add_option("--image-max-pixels", args->session.image_max_pixels,
+                  "Qwen2-VL / Qwen2.5-VL: smart_resize's upper bound (default: max_pixels, 12845056 "
+                  "for the real models; 200704 = 256 merged tokens of 28x28 px)")
+      ->check(CLI::Range(784LL, 1LL << 30));
   cmd->callback([args] { runRun(*args); });
 }
 

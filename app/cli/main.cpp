@@ -3,7 +3,7 @@
 #include <fmt/core.h>
 #include <spdlog/spdlog.h>
 
-#include "../common/blas_env.h"
+#include "../common/process_setup.h"
 #include "cli_context.h"
 #include "hae/build_info.h"
 #include "hae/error.h"
@@ -17,7 +17,7 @@ constexpr int kExitFailure = 1;
 }  // namespace
 
 int main(int argc, char** argv) {
-  hae::app::ensureBlasCoreType(argv);
+  hae::app::prepareProcess(argv);
 
   CLI::App app{"HAE Studio command line: run vision-language models under KV-cache eviction "
                "policies, inspect checkpoints, benchmark and export profiling reports.",
@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
   });
 
   for (auto registrar : {hae::cli::addRunCommand, hae::cli::addInspectCommand, hae::cli::addDumpCommand, hae::cli::addPoliciesCommand,
-                         hae::cli::addTrainDemoCommand, hae::cli::addEvalCommand, hae::cli::addBenchCommand, hae::cli::addInfoCommand}) registrar(app, global);
+                         hae::cli::addTrainDemoCommand, hae::cli::addEvalCommand, hae::cli::addBenchCommand, hae::cli::addProfileCommand, hae::cli::addInfoCommand}) registrar(app, global);
 
   try {
     app.parse(argc, argv);

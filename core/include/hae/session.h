@@ -29,6 +29,8 @@ struct SessionOptions {
   SamplingOptions sampling;
   int image_longest_edge = 0;    // SmolVLM/Idefics3 tiling: longest edge in px (0: the model's)
   int image_num_crops = 0;       // Phi-3.5-V HD transform: most sub-crops per image (0: the model's)
+  long long image_min_pixels = 0;  // Qwen2-VL smart_resize bounds (0: preprocessor_config.json's)
+  long long image_max_pixels = 0;
 };
 
 class Session {

@@ -72,6 +72,13 @@ struct LayerProbe {
   double overlap_with_first = -1;             // overlap of layer-0's kept set with this layer's
 };
 
+// A token a policy built from several patches (VisionZip's contextual tokens): it sits at
+// `position` and stands for the patches at `members` (original positions, its own included).
+struct MergedToken {
+  int position = 0;
+  std::vector<int> members;
+};
+
 struct StepTelemetry {
   int step = 0;                 // 0 = prefill, then 1, 2, ... per generated token
   int token_id = -1;            // generated token (-1 for prefill)
@@ -84,6 +91,7 @@ struct StepTelemetry {
   // patch_states[layer][v]: state of the v-th visual token of the prompt in that layer.
   std::vector<std::vector<PatchState>> patch_states;
   std::vector<LayerProbe> probes;  // empty unless probes were requested
+  std::vector<MergedToken> merged;  // prefill only; empty unless a policy merged tokens
   std::int64_t totalBytes() const;
   int liveSlots(int layer) const;
 };

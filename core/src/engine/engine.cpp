@@ -52,6 +52,17 @@ void requireFiniteLogits(const at::Tensor& logits, const std::string& where) {
                             where, bad, logits.numel()));
 }
 
+// The rotary positions of the rows `metas`: an M-RoPE model (Qwen2-VL) rotates each row by its
+// slot's (t, h, w), int64 [3, n]; the others by the 1-D `positions`.
+at::Tensor ropePositions(const std::vector<SlotMeta>& metas, const at::Tensor& positions, bool mrope) {
+  if (!mrope) return positions;
+  const auto n = static_cast<std::int64_t>(metas.size());
+  std::vector<std::int64_t> flat(3 * metas.size());
+  for (std::int64_t i = 0; i < n; ++i)
+    for (int a = 0; a < 3; ++a) flat[a * n + i] = metas[i].mrope[a];
+  return torch::tensor(flat, torch::kInt64).view({3, n});
+}
+
 }  // namespace
 
 Engine::Engine(std::shared_ptr<VlmModel> model, std::unique_ptr<Policy> policy)
@@ -68,7 +79,7 @@ at::Tensor Engine::runLayers(at::Tensor h, at::Tensor positions, std::vector<Slo
   std::vector<AttentionTap> taps(spec.num_layers);
   PolicyContext ctx{cache_, spec, tokens_, step_, telemetry_.events, telemetry_.probes};
   const int kv_length = static_cast<int>(cache_.layer(0).size() + metas.size());
-  auto [cos, sin] = model_->rotary(positions, kv_length);
+  auto [cos, sin] = model_->rotary(ropePositions(metas, positions, mrope_), kv_length);
   double policy_ms = 0;
   for (int layer = 0; layer < spec.num_layers; ++layer) {
     checkCancel();
@@ -85,6 +96,9 @@ at::Tensor Engine::runLayers(at::Tensor h, at::Tensor positions, std::vector<Slo
     if (capture && capture->enabled) capture->hidden_states.push_back(h.unsqueeze(0));
     if (prefill && tap) {
       const auto policy_start = Clock::now();
+      at::Tensor normed;  // this layer's output rows after the final norm (DART's similarity)
+      ctx.hidden = nullptr;
+      if (policy_->wantsPrefillHidden(layer)) normed = model_->finalNorm(h), ctx.hidden = &normed;
       if (auto keep = policy_->afterPrefillLayer(layer, metas, tap, ctx)) {
         auto index = torch::tensor(*keep, torch::kInt64).to(h.device());
         h = h.index_select(0, index);
@@ -97,7 +111,7 @@ at::Tensor Engine::runLayers(at::Tensor h, at::Tensor positions, std::vector<Slo
           positions = torch::arange(static_cast<std::int64_t>(metas.size()), positions.options());
           for (std::size_t i = 0; i < metas.size(); ++i) metas[i].position = static_cast<int>(i);
         }
-        std::tie(cos, sin) = model_->rotary(positions, kv_length);
+        std::tie(cos, sin) = model_->rotary(ropePositions(metas, positions, mrope_), kv_length);
       }
       policy_ms += msSince(policy_start);
     }
@@ -118,6 +132,21 @@ at::Tensor Engine::prefill(const PromptPlan& plan, ForwardCapture* capture) {
   cache_.reset(spec.num_layers);
   tokens_ = plan.tokens;
   prompt_pixels_ = plan.pixel_values;
+  prompt_grid_thw_ = plan.image_grid_thw;
+  // M-RoPE: positions are per-token metadata, and decoding continues at the sequence index plus
+  // rope_deltas, counted here, whatever the cache holds after an eviction.
+  mrope_ = !plan.mrope_positions.empty();
+  prompt_mrope_ = plan.mrope_positions;
+  rope_delta_ = mrope_ ? plan.rope_delta : 0;
+  if (mrope_ && plan.mrope_positions.size() != plan.tokens.size())
+    throw Error(fmt::format("prompt plan: {} M-RoPE positions for {} tokens",
+                            plan.mrope_positions.size(), plan.tokens.size()));
+  if (mrope_ && policy_->renumbersPositions())
+    throw Error(fmt::format(
+        "policy {}: pos.mode=renumber is not defined for M-RoPE models ({}): a token's rotary "
+        "position is an image's (t, h, w) cell, not its index, so renumbering kept tokens 0..n-1 "
+        "would move the image; use pos.mode=original (kept tokens keep their 3-D positions)",
+        policy_->name(), spec.family));
   visual_tokens_.clear();
   for (std::size_t i = 0; i < tokens_.size(); ++i)
     if (tokens_[i].modality == Modality::Visual) visual_tokens_.push_back(static_cast<int>(i));
@@ -127,18 +156,22 @@ at::Tensor Engine::prefill(const PromptPlan& plan, ForwardCapture* capture) {
 
   auto ids = torch::tensor(plan.ids, torch::kInt64);
   ImageOutputs* image_out = capture && capture->enabled ? &capture->image : nullptr;
-  auto h = model_->embed(ids, plan.pixel_values, image_out);
+  auto h = model_->embedPlan(ids, plan, image_out);
+  embed_ms_ = msSince(start);
   std::vector<SlotMeta> metas;
   std::vector<std::int64_t> positions;
   for (std::size_t i = 0; i < tokens_.size(); ++i) {
     metas.push_back({tokens_[i].position, tokens_[i].modality, static_cast<int>(i)});
+    if (mrope_) metas.back().mrope = plan.mrope_positions[i];
     positions.push_back(tokens_[i].position);
   }
+  const double vision_ms = policy_->decidesOnVision() ? visionHook(plan, h, metas, positions) : 0;
   if (capture && capture->enabled) {
-    capture->inputs_embeds = h.unsqueeze(0);
+    capture->inputs_embeds = h.unsqueeze(0);  // what the decoder got (after the V hook)
     capture->hidden_states.clear();
   }
   h = runLayers(h, torch::tensor(positions, torch::kInt64), metas, true, capture);
+  telemetry_.policy_ms += vision_ms;
   auto normed = model_->finalNorm(h);
   at::Tensor logits;
   if (capture && capture->enabled) {
@@ -180,6 +213,7 @@ at::Tensor Engine::decode(std::int64_t token) {
   auto ids = torch::tensor({token}, torch::kInt64);
   auto h = model_->embed(ids, {});
   std::vector<SlotMeta> metas = {{info.position - rope_shift_, Modality::Generated, static_cast<int>(tokens_.size() - 1)}};
+  if (mrope_) metas[0].mrope.fill(info.position + rope_delta_);  // i + rope_deltas on every axis
   h = runLayers(h, torch::tensor({static_cast<std::int64_t>(metas[0].position)}, torch::kInt64), metas, false,
                 nullptr);
   auto logits = model_->logits(model_->finalNorm(h))[0].to(torch::kFloat32).cpu();
@@ -190,6 +224,44 @@ at::Tensor Engine::decode(std::int64_t token) {
   telemetry_.token_text = info.text;
   recordTelemetry(step_);
   return logits;
+}
+
+// The V hook: a stage-V policy picks the prompt rows the decoder sees, after the vision tower and
+// projector and before layer 0, so a dropped image token is computed by no layer and cached in
+// none. Kept rows keep their original positions unless the policy renumbers them (the prompt
+// starts at 0, so the kept rows become 0..n-1 and decoding continues at n). Returns its time.
+double Engine::visionHook(const PromptPlan& plan, at::Tensor& h,
+                          std::vector<SlotMeta>& metas, std::vector<std::int64_t>& positions) {
+  const auto start = Clock::now();
+  VisionInput in{h, metas, {}, false, {}};
+  if (policy_->wantsTowerAttention())
+    in.tower_attention = model_->towerAttention(plan, &in.tower_has_cls, &in.tower_missing);
+  PolicyContext ctx{cache_, model_->spec(), tokens_, 0, telemetry_.events, telemetry_.probes,
+                    &telemetry_.merged};
+  auto decision = policy_->selectVisionRows(in, ctx);
+  if (!decision) return msSince(start);
+  for (std::size_t i = 0; i < decision->keep.size(); ++i)
+    if (decision->keep[i] < 0 || decision->keep[i] >= static_cast<std::int64_t>(metas.size()) ||
+        (i > 0 && decision->keep[i] <= decision->keep[i - 1]))
+      throw Error(fmt::format("policy {}: the V hook's kept rows must be ascending rows of the prompt",
+                              policy_->name()));
+  if (!decision->replace.empty()) {
+    h = h.clone();
+    for (const auto& [row, embedding] : decision->replace) h[row].copy_(embedding);
+  }
+  h = h.index_select(0, torch::tensor(decision->keep, torch::kInt64).to(h.device()));
+  std::vector<SlotMeta> kept;
+  std::vector<std::int64_t> kept_positions;
+  for (auto r : decision->keep) {
+    kept.push_back(metas[r]);
+    kept_positions.push_back(positions[r]);
+  }
+  if (policy_->renumbersPositions())
+    for (std::size_t i = 0; i < kept.size(); ++i)
+      kept[i].position = static_cast<int>(i), kept_positions[i] = static_cast<std::int64_t>(i);
+  metas = std::move(kept);
+  positions = std::move(kept_positions);
+  return msSince(start);
 }
 
 // The rotary tables change with the cache length (LongRoPE crossing
@@ -219,10 +291,19 @@ void Engine::recomputeCache(int kv_length) {
     ids.push_back(tokens_[i].id);
     positions.push_back(tokens_[i].position);
     metas.push_back({tokens_[i].position, tokens_[i].modality, i});
+    if (mrope_)
+      metas.back().mrope = i < static_cast<int>(prompt_mrope_.size())
+                               ? prompt_mrope_[i]
+                               : std::array<int, 3>{tokens_[i].position + rope_delta_,
+                                                    tokens_[i].position + rope_delta_,
+                                                    tokens_[i].position + rope_delta_};
   }
   auto pos = torch::tensor(positions, torch::kInt64);
-  auto h = model_->embed(torch::tensor(ids, torch::kInt64), prompt_pixels_);
-  auto [cos, sin] = model_->rotary(pos, kv_length);
+  PromptPlan prompt;
+  prompt.pixel_values = prompt_pixels_;
+  prompt.image_grid_thw = prompt_grid_thw_;
+  auto h = model_->embedPlan(torch::tensor(ids, torch::kInt64), prompt);
+  auto [cos, sin] = model_->rotary(ropePositions(metas, pos, mrope_), kv_length);
   for (int l = 0; l < cache_.numLayers(); ++l) {
     checkCancel();
     cache_.layer(l).clear();

@@ -41,6 +41,11 @@ class Engine {
   const StepTelemetry& lastTelemetry() const { return telemetry_; }
   const std::vector<TokenInfo>& tokens() const { return tokens_; }
   int nextPosition() const { return next_position_; }
+  // The last prefill's embedding time: the vision tower and projector, and the text lookup.
+  double lastEmbedMs() const { return embed_ms_; }
+  // M-RoPE models: transformers' rope_deltas of the prompt (decoding rotates token i at
+  // i + delta); 0 elsewhere.
+  int ropeDelta() const { return rope_delta_; }
   // Checked between layers; a pending cancel makes prefill/decode throw Cancelled.
   void requestCancel() { cancel_ = true; }
   void clearCancel() { cancel_ = false; }
@@ -48,6 +53,8 @@ class Engine {
  private:
   at::Tensor runLayers(at::Tensor h, at::Tensor positions, std::vector<SlotMeta> metas, bool prefill,
                        ForwardCapture* capture);
+  double visionHook(const PromptPlan& plan, at::Tensor& h,
+                    std::vector<SlotMeta>& metas, std::vector<std::int64_t>& positions);
   void checkCancel() const;
   void recomputeCache(int kv_length);
   int renumberCache();
@@ -59,9 +66,14 @@ class Engine {
   std::vector<TokenInfo> tokens_;
   std::vector<int> visual_tokens_;
   at::Tensor prompt_pixels_;  // kept for recomputeCache
+  at::Tensor prompt_grid_thw_;
+  bool mrope_ = false;  // the model rotates by (t, h, w) triples (SlotMeta::mrope)
+  std::vector<std::array<int, 3>> prompt_mrope_;
+  int rope_delta_ = 0;
   int next_position_ = 0;  // the next token's place in the sequence
   int rope_shift_ = 0;     // next_position_ minus the next rotary position (pos.mode = renumber)
   int step_ = 0;
+  double embed_ms_ = 0;
   StepTelemetry telemetry_;
   std::atomic<bool> cancel_{false};
 };

@@ -8,6 +8,7 @@
 
 #include "../models/vlm_model.h"
 #include "engine.h"
+#include "load_options.h"
 #include "hae/build_info.h"
 #include "hae/error.h"
 #include "sampler.h"
@@ -25,27 +26,6 @@ std::string demoModelDir() {
 }
 
 namespace {
-
-LoadOptions loadOptions(const SessionOptions& o) {
-  LoadOptions l;
-  l.image_longest_edge = o.image_longest_edge;
-  l.image_num_crops = o.image_num_crops;
-  if (o.device == "cuda") {
-    if (!torch::cuda::is_available()) throw Error("--device cuda: no CUDA device is available in this build");
-    l.device = c10::Device(c10::kCUDA);
-  } else if (o.device != "cpu") {
-    throw Error("--device: expected cpu or cuda, got '" + o.device + "'");
-  }
-  if (o.dtype == "fp32") l.float_dtype = torch::kFloat32;
-  else if (o.dtype == "bf16") l.float_dtype = torch::kBFloat16;
-  else if (o.dtype == "fp16") {
-    if (!l.device.is_cuda()) throw Error("--dtype fp16 needs CUDA (LibTorch has no fp16 matmul on CPU); use bf16");
-    l.float_dtype = torch::kFloat16;
-  } else {
-    throw Error("--dtype: expected fp32, bf16 or fp16, got '" + o.dtype + "'");
-  }
-  return l;
-}
 
 // The same bounds as `hae run`'s flags, for callers that fill SamplingOptions themselves: a NaN
 // temperature would turn every probability into NaN and sample garbage without an error.
@@ -98,12 +78,7 @@ struct Session::Impl {
 Session::Session(const SessionOptions& options) : impl_(std::make_unique<Impl>()) {
   impl_->options = options;
   checkSampling(options.sampling);
-  const LoadOptions load = loadOptions(options);
-  if (!options.random_init.empty()) {
-    impl_->model = randomModel(options.random_init, load, options.sampling.seed);
-  } else {
-    impl_->model = loadModel(options.model_dir.empty() ? demoModelDir() : options.model_dir, load);
-  }
+  impl_->model = loadSessionModel(options);
   if (options.max_new_tokens < 1) throw Error("--max-new-tokens must be at least 1");
   impl_->newEngine();
 }

@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "hae/error.h"
+#include "tower_attention.h"
 #include "weights.h"
 
 namespace hae {
@@ -95,6 +96,35 @@ at::Tensor Idefics3Model::visionFeatures(const at::Tensor& pixel_values) {
   return net_->model->vision_model(tiles.to(spec_.device, spec_.dtype));
 }
 
+// SigLIP has no CLS token: the attention each patch receives in the last encoder layer (the one
+// the connector's features come from), averaged over query rows and heads, as VisPruner does;
+// each token sums the scale_factor x scale_factor patches the pixel shuffle folds into it. Tiles
+// fill the image rows in order, as embed() does.
+at::Tensor Idefics3Model::towerAttention(const PromptPlan& plan, bool* has_cls, std::string*) {
+  torch::NoGradGuard no_grad;
+  if (has_cls) *has_cls = false;
+  auto ids = torch::tensor(plan.ids, torch::kInt64);
+  auto image_mask = ids == config_.image_token_id;
+  auto out = torch::zeros({ids.size(0)}, torch::kFloat32);
+  const int64_t image_tokens = image_mask.sum().item<int64_t>();
+  if (image_tokens == 0 || !plan.pixel_values.defined()) return out;
+  auto tiles = plan.pixel_values.dim() == 5 ? plan.pixel_values.flatten(0, 1) : plan.pixel_values;
+  auto real = (tiles != 0).flatten(1).any(1);  // as visionFeatures: padding tiles dropped
+  if (!real.any().item<bool>()) real[0] = true;
+  if (!real.all().item<bool>()) tiles = tiles.index({real});
+  auto& tower = *net_->model->vision_model;
+  const auto layers = tower.encoder->layers->size();
+  auto h = tower.embeddings(tiles.to(spec_.device, spec_.dtype));
+  for (std::size_t i = 0; i + 1 < layers; ++i) h = tower.encoder->layers->at<ClipEncoderLayerImpl>(i).forward(h);
+  auto mean = encoderLayerAttention(tower.encoder->layers->at<ClipEncoderLayerImpl>(layers - 1), h, -1).cpu();
+  const int64_t side = static_cast<int64_t>(std::llround(std::sqrt(double(mean.size(1))))), s = config_.scale_factor;
+  if (side * side != mean.size(1) || side % s != 0) return out;
+  auto folded = mean.reshape({mean.size(0), side / s, s, side / s, s}).sum({2, 4}).reshape({-1});
+  if (folded.size(0) != image_tokens) return out;  // embed() reports the mismatch
+  out.masked_scatter_(image_mask, folded);
+  return out;
+}
+
 at::Tensor Idefics3Model::embed(const at::Tensor& ids, const at::Tensor& pixel_values,
                                 ImageOutputs* outputs) {
   auto& inner = net_->model;
@@ -140,11 +170,7 @@ at::Tensor Idefics3Model::finalNorm(const at::Tensor& h) {
 at::Tensor Idefics3Model::logits(const at::Tensor& normed) {
   const auto& weight =
       net_->lm_head ? net_->lm_head->weight : net_->model->text_model->embed_tokens->weight;
-  // One fp32 row on CPU: matrix-vector is about twice as fast as GEMM here (see llama.cpp).
-  if (normed.dim() == 2 && normed.size(0) == 1 && normed.scalar_type() == torch::kFloat32 &&
-      normed.device().is_cpu())
-    return torch::mv(weight, normed[0]).unsqueeze(0);
-  return torch::nn::functional::linear(normed, weight);
+  return linearRows(normed, weight, {});  // decoding's one row on the fast path (gemv.h)
 }
 
 std::string Idefics3Model::describe() const {

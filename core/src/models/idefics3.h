@@ -70,6 +70,8 @@ class Idefics3Model final : public VlmModel {
   at::Tensor finalNorm(const at::Tensor& h) override;
   at::Tensor logits(const at::Tensor& normed) override;
   std::string describe() const override;
+  at::Tensor towerAttention(const PromptPlan& plan, bool* has_cls, std::string* missing) override;
+  std::int64_t decodeWeightBytes() override { return decodeReadBytes(*net_->model->text_model, net_->lm_head); }
 
   // SigLIP last_hidden_state [tiles, P, Dv] for tiles [tiles, 3, S, S] (or HF's [1, tiles, 3, S, S]
   // with all-zero padding tiles, which are dropped as the reference drops them).

@@ -7,6 +7,7 @@
 
 #include "activations.h"
 #include "hae/error.h"
+#include "tower_attention.h"
 #include "weights.h"
 
 namespace hae {
@@ -105,6 +106,36 @@ at::Tensor LlavaModel::embed(const at::Tensor& ids, const at::Tensor& pixel_valu
     throw Error(fmt::format("input_ids hold {} image tokens but {} image(s) give {} features", image_tokens,
                             image_embeds.size(0), image_embeds.size(0) * image_embeds.size(1)));
   return embeds.masked_scatter(image_mask.unsqueeze(-1), image_embeds.reshape({-1, embeds.size(-1)}));
+}
+
+// The CLS row of the feature layer's attention (the layer whose output the projector consumes;
+// with several feature layers, the deepest), heads averaged, over the patches: what FasterVLM and
+// VisionZip rank by. Under the "full" strategy the CLS feature's own row gets its self-attention.
+at::Tensor LlavaModel::towerAttention(const PromptPlan& plan, bool* has_cls, std::string* missing) {
+  torch::NoGradGuard no_grad;
+  if (has_cls) *has_cls = true;
+  const auto& pixel_values = plan.pixel_values;
+  auto ids = torch::tensor(plan.ids, torch::kInt64);
+  auto image_mask = ids == config_.image_token_index;
+  auto out = torch::zeros({ids.size(0)}, torch::kFloat32);
+  if (image_mask.sum().item<int64_t>() == 0 || !pixel_values.defined()) return out;
+  const int n = config_.vision.num_hidden_layers;
+  int upto = 0;
+  for (int layer : config_.vision_feature_layers) upto = std::max(upto, layer < 0 ? n + 1 + layer : layer);
+  if (upto < 1) {
+    if (missing) *missing = "the feature layer is the tower's embeddings, which have no attention";
+    return {};
+  }
+  auto& tower = *net_->vision_tower->vision_model;
+  auto states = tower.hiddenStates(pixel_values.to(spec_.device, spec_.dtype), upto - 1);
+  auto cls = encoderLayerAttention(tower.encoder->layers->at<ClipEncoderLayerImpl>(upto - 1),
+                                   states.back(), 0)
+                 .cpu();  // [images, 1 + P]
+  if (config_.vision_feature_select_strategy == "default") cls = cls.narrow(1, 1, cls.size(1) - 1);
+  auto flat = cls.reshape({-1});
+  if (flat.size(0) != image_mask.sum().item<int64_t>()) return out;  // embed() reports the mismatch
+  out.masked_scatter_(image_mask, flat);
+  return out;
 }
 
 std::pair<at::Tensor, at::Tensor> LlavaModel::rotary(const at::Tensor& positions, int) {

@@ -50,6 +50,8 @@ class LlavaModel final : public VlmModel {
   at::Tensor finalNorm(const at::Tensor& h) override;
   at::Tensor logits(const at::Tensor& normed) override;
   std::string describe() const override;
+  std::int64_t decodeWeightBytes() override { return decodeReadBytes(*net_->language_model->model, net_->language_model->lm_head); }
+  at::Tensor towerAttention(const PromptPlan& plan, bool* has_cls, std::string* missing) override;
 
   // Vision features [n_img, tokens, D*layers] as the projector consumes them.
   at::Tensor visionFeatures(const at::Tensor& pixel_values, std::vector<at::Tensor>* hidden = nullptr);

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "hae/error.h"
+#include "tower_attention.h"
 #include "weights.h"
 
 namespace hae {
@@ -118,6 +119,44 @@ at::Tensor Phi3VModel::hdFeatures(const at::Tensor& features, const Phi3vGrid& g
   auto sub = newline(merge(features.narrow(0, 1, grid.rows * grid.cols), grid.rows, grid.cols));
   auto global = newline(merge(features.narrow(0, 0, 1), 1, 1));
   return torch::cat({sub, vision_->glb_GN.view({1, wide}).to(sub.dtype()), global}, 0);
+}
+
+// The CLS row of the feature layer's attention for every crop and global view, each merged token
+// summing its 2x2 patches (the HD merge's grouping), placed by the token's (image, crop, row, col).
+at::Tensor Phi3VModel::towerAttention(const PromptPlan& plan, bool* has_cls, std::string* missing) {
+  torch::NoGradGuard no_grad;
+  if (has_cls) *has_cls = true;
+  auto out = torch::zeros({static_cast<int64_t>(plan.tokens.size())}, torch::kFloat32);
+  if (!vision_ || !plan.pixel_values.defined()) return out;
+  const auto grids = imageGrids(torch::tensor(plan.ids, torch::kInt64), plan.pixel_values);
+  const int n = config_.vision.num_hidden_layers;
+  const int index = config_.layer_idx < 0 ? n + 1 + config_.layer_idx : config_.layer_idx;
+  if (index < 1) {
+    if (missing) *missing = "the feature layer is the tower's embeddings, which have no attention";
+    return {};
+  }
+  auto& tower = *vision_->img_processor->vision_model;
+  const int64_t m = mergedSide();
+  std::vector<at::Tensor> per_image;  // [slots, m, m]
+  for (std::size_t k = 0; k < grids.size(); ++k) {
+    auto slots = plan.pixel_values[k].narrow(0, 0, grids[k].slots()).to(spec_.device, spec_.dtype);
+    auto states = tower.hiddenStates(slots, index - 1);
+    auto cls = encoderLayerAttention(tower.encoder->layers->at<ClipEncoderLayerImpl>(index - 1),
+                                     states.back(), 0)
+                   .cpu();
+    per_image.push_back(cls.narrow(1, 1, cls.size(1) - 1)
+                            .reshape({cls.size(0), m, 2, m, 2})
+                            .sum({2, 4})
+                            .contiguous());
+  }
+  auto acc = out.accessor<float, 1>();
+  for (std::size_t i = 0; i < plan.tokens.size(); ++i) {
+    const TokenInfo& t = plan.tokens[i];
+    if (t.modality != Modality::Visual || t.image < 0 || t.image >= static_cast<int>(per_image.size()))
+      continue;
+    acc[static_cast<int64_t>(i)] = per_image[t.image][t.crop][t.row][t.col].item<float>();
+  }
+  return out;
 }
 
 at::Tensor Phi3VModel::embed(const at::Tensor& ids, const at::Tensor& pixel_values,

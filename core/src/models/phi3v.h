@@ -60,6 +60,8 @@ class Phi3VModel final : public VlmModel {
   at::Tensor finalNorm(const at::Tensor& h) override;
   at::Tensor logits(const at::Tensor& normed) override;
   std::string describe() const override;
+  at::Tensor towerAttention(const PromptPlan& plan, bool* has_cls, std::string* missing) override;
+  std::int64_t decodeWeightBytes() override { return decodeReadBytes(*lm_->model, lm_->lm_head); }
 
   // The pieces of embed(), public for the parity tests.
   // Crop grids of the images in `ids` (image k holds id -(k+1)) with pixel_values

@@ -5,6 +5,7 @@
 #include <ATen/core/Tensor.h>
 #include <c10/core/Device.h>
 
+#include <array>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,6 +40,10 @@ struct LoadOptions {
   // Phi-3.5-V: the most 336 px sub-crops of one image, overriding preprocessor_config.json's
   // num_crops (0: keep it; the model card suggests 16 for one image, 4 for several).
   int image_num_crops = 0;
+  // Qwen2-VL / Qwen2.5-VL: smart_resize's pixel bounds, overriding preprocessor_config.json's
+  // min_pixels / max_pixels (0: keep them).
+  long long image_min_pixels = 0;
+  long long image_max_pixels = 0;
 };
 
 // The prompt as the model consumes it, with each token's metadata for the cache and the views.
@@ -47,6 +52,12 @@ struct PromptPlan {
   std::vector<TokenInfo> tokens;      // one per id
   std::vector<ImageInfo> images;
   at::Tensor pixel_values;            // family-specific layout, empty without images
+  // M-RoPE families (Qwen2-VL, Qwen2.5-VL): int64 [images, 3] (t, h, w) patches per image, each
+  // token's rotary (t, h, w) position, and rope_deltas (decoding rotates token i at i + delta).
+  // Empty for 1-D RoPE families, whose rotary position is TokenInfo::position.
+  at::Tensor image_grid_thw;
+  std::vector<std::array<int, 3>> mrope_positions;
+  int rope_delta = 0;
 };
 
 // Intermediate results `hae dump` writes next to the logits.
@@ -68,9 +79,22 @@ class VlmModel {
   // The plan for ready-made inputs (token ids with image placeholders, preprocessed pixels), as
   // `hae dump` reads them from a reference file.
   virtual PromptPlan planFromIds(const std::vector<std::int64_t>& ids, const at::Tensor& pixel_values) const = 0;
+  // The same with each image's patch grid (Qwen2-VL's image_grid_thw [images, 3]); families
+  // whose pixel layout fixes the grids ignore it.
+  virtual PromptPlan planFromInputs(const std::vector<std::int64_t>& ids,
+                                    const at::Tensor& pixel_values,
+                                    const at::Tensor& /*image_grid_thw*/) const {
+    return planFromIds(ids, pixel_values);
+  }
   // Input embeddings [n, hidden] for ids [n] with image features merged at the image positions.
   virtual at::Tensor embed(const at::Tensor& ids, const at::Tensor& pixel_values,
                            ImageOutputs* outputs = nullptr) = 0;
+  // embed() for a whole plan: families that need more of it than pixel_values (Qwen2-VL's grids)
+  // override this.
+  virtual at::Tensor embedPlan(const at::Tensor& ids, const PromptPlan& plan,
+                               ImageOutputs* outputs = nullptr) {
+    return embed(ids, plan.pixel_values, outputs);
+  }
   // cos/sin for positions [n]; `kv_length` is what the cache will hold (LongRoPE needs it).
   virtual std::pair<at::Tensor, at::Tensor> rotary(const at::Tensor& positions, int kv_length) = 0;
   // Which rotary table set rotary() uses for a cache of kv_length tokens (LongRoPE: 0 short,
@@ -83,6 +107,19 @@ class VlmModel {
   virtual at::Tensor finalNorm(const at::Tensor& h) = 0;
   virtual at::Tensor logits(const at::Tensor& normed) = 0;
   virtual std::string describe() const = 0;  // architecture summary for `hae inspect`
+  // Bytes one decode step reads from the model's own tensors (decoder layers, final norm, output
+  // matrix; not the vision path), for `hae profile`'s memory bound. 0 where a family does not say.
+  virtual std::int64_t decodeWeightBytes() { return 0; }
+  // The V hook's tower tap: [n] fp32 over the plan's rows, the attention each image row's
+  // patch(es) received in the vision tower's feature layer, heads averaged: the CLS row where the
+  // tower has a CLS token (*has_cls = true), else the mean over query rows; summed over the
+  // patches a merged row covers; 0 on other rows. Undefined when the family has none, with the
+  // reason in *missing. Runs the tower again (policy time, not model time).
+  virtual at::Tensor towerAttention(const PromptPlan& /*plan*/, bool* /*has_cls*/,
+                                    std::string* missing) {
+    if (missing) *missing = "the " + spec().family + " family exposes no vision-tower attention";
+    return {};
+  }
 };
 
 // The spec fields every family fills the same way from its decoder's config (parameters excepted).

@@ -5,28 +5,94 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <mutex>
 
 #include "../models/activations.h"
+#include "gemv.h"
 #include "hae/error.h"
 
 namespace hae {
 
 namespace nn = torch::nn;
 
+torch::Tensor linearRows(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
+  if (x.dim() == 2 && x.size(0) == 1 && rowProductSupported(weight, x))
+    return rowProduct(weight, bias, x);
+  // Without AVX-512, one fp32 row still reads faster through OpenBLAS's sgemv than through GEMM.
+  if (x.dim() == 2 && x.size(0) == 1 && x.scalar_type() == torch::kFloat32 && x.device().is_cpu()) {
+    auto y = torch::mv(weight, x[0]);
+    if (bias.defined()) y = y + bias;
+    return y.unsqueeze(0);
+  }
+  return torch::nn::functional::linear(x, weight, bias);
+}
+
 namespace {
 
-// One-row fp32 products on CPU go through GEMM at about half the memory bandwidth of a
-// matrix-vector product (measured on the project machine), and decode is bandwidth-bound, so a
-// single row takes torch::mv. Everything else (prefill, bf16, CUDA) keeps nn::Linear.
 torch::Tensor project(torch::nn::Linear& layer, const torch::Tensor& x) {
-  if (x.size(0) != 1 || x.dim() != 2 || x.scalar_type() != torch::kFloat32 || !x.device().is_cpu())
-    return layer(x);
-  auto y = torch::mv(layer->weight, x[0]);
-  if (layer->bias.defined()) y = y + layer->bias;
-  return y.unsqueeze(0);
+  return linearRows(x, layer->weight, layer->bias);
+}
+
+// Stacking happens once per layer at the first inference forward; the lock keeps two engines
+// sharing one model (the studio's compare) from stacking the same layer at once.
+std::mutex& stackMutex() {
+  static std::mutex m;
+  return m;
 }
 
 }  // namespace
+
+bool StackedRows::current(const std::vector<torch::nn::Linear*>& parts) const {
+  if (!weight_.defined()) return false;
+  for (auto* p : parts)
+    if (!(*p)->weight.is_alias_of(weight_) || (*p)->bias.defined() != bias_.defined() ||
+        ((*p)->bias.defined() && !(*p)->bias.is_alias_of(bias_)))
+      return false;
+  return true;
+}
+
+void StackedRows::stack(const std::vector<torch::nn::Linear*>& parts) {
+  std::vector<torch::Tensor> weights, biases;
+  for (auto* p : parts) {
+    weights.push_back((*p)->weight);
+    if ((*p)->bias.defined()) biases.push_back((*p)->bias);
+  }
+  weight_ = torch::cat(weights, 0);
+  bias_ = biases.size() == parts.size() ? torch::cat(biases, 0) : torch::Tensor();
+  std::int64_t row = 0;
+  for (auto* p : parts) {
+    const std::int64_t n = (*p)->weight.size(0);
+    (*p)->weight.set_(weight_.narrow(0, row, n));
+    if (bias_.defined()) (*p)->bias.set_(bias_.narrow(0, row, n));
+    row += n;
+  }
+}
+
+torch::Tensor StackedRows::forward(const std::vector<torch::nn::Linear*>& parts, const torch::Tensor& x) {
+  bool biases_alike = true;
+  for (auto* p : parts) biases_alike = biases_alike && (*p)->bias.defined() == (*parts[0])->bias.defined();
+  if (torch::GradMode::is_enabled() || !biases_alike) {  // training: each projection on its own
+    std::vector<torch::Tensor> outs;
+    for (auto* p : parts) outs.push_back(project(*p, x));
+    return torch::cat(outs, -1);
+  }
+  {
+    std::lock_guard<std::mutex> lock(stackMutex());
+    if (!current(parts)) stack(parts);
+  }
+  return linearRows(x, weight_, bias_);
+}
+
+std::int64_t decodeReadBytes(LlamaModelImpl& model, const torch::nn::Linear& lm_head) {
+  std::int64_t bytes = 0;
+  auto add = [&](const torch::nn::Module& m) {
+    for (const auto& p : m.parameters()) bytes += p.numel() * static_cast<std::int64_t>(p.element_size());
+  };
+  add(*model.layers);
+  add(*model.norm);
+  const auto& out = lm_head ? lm_head->weight : model.embed_tokens->weight;
+  return bytes + out.numel() * static_cast<std::int64_t>(out.element_size());
+}
 
 RmsNormImpl::RmsNormImpl(int dim, double eps_) : eps(eps_) {
   weight = register_parameter("weight", torch::ones({dim}));
@@ -57,7 +123,13 @@ LlamaMlpImpl::LlamaMlpImpl(const TextConfig& c) : act(c.hidden_act) {
 }
 
 torch::Tensor LlamaMlpImpl::forward(const torch::Tensor& x) {
-  return project(down_proj, activate(project(gate_proj, x), act) * project(up_proj, x));
+  const auto gate_up = gate_up_rows.forward({&gate_proj, &up_proj}, x);
+  const std::int64_t width = gate_proj->weight.size(0);
+  return project(down_proj, activate(gate_up.narrow(-1, 0, width), act) * gate_up.narrow(-1, width, width));
+}
+
+torch::Tensor LlamaAttentionImpl::qkv(const torch::Tensor& x) {
+  return qkv_rows.forward({&q_proj, &k_proj, &v_proj}, x);
 }
 
 LlamaDecoderLayerImpl::LlamaDecoderLayerImpl(const TextConfig& c) {
@@ -125,9 +197,11 @@ torch::Tensor LlamaDecoderLayerImpl::forward(const torch::Tensor& h, const torch
   auto& a = *self_attn;
   const int64_t n = h.size(0), d = a.head_dim, g = a.heads / a.kv_heads;
   auto x = input_layernorm(h);
-  auto q = project(a.q_proj, x).view({n, a.heads, d}).transpose(0, 1);
-  auto k = project(a.k_proj, x).view({n, a.kv_heads, d}).transpose(0, 1);
-  auto v = project(a.v_proj, x).view({n, a.kv_heads, d}).transpose(0, 1);
+  const auto qkv = a.qkv(x);
+  const std::int64_t q_width = a.heads * d, kv_width = a.kv_heads * d;
+  auto q = qkv.narrow(1, 0, q_width).view({n, a.heads, d}).transpose(0, 1);
+  auto k = qkv.narrow(1, q_width, kv_width).view({n, a.kv_heads, d}).transpose(0, 1);
+  auto v = qkv.narrow(1, q_width + kv_width, kv_width).view({n, a.kv_heads, d}).transpose(0, 1);
   q = applyRotary(q, cos, sin);
   k = applyRotary(k, cos, sin);
   cache.append(k, v, metas);
@@ -141,8 +215,10 @@ torch::Tensor LlamaDecoderLayerImpl::forward(const torch::Tensor& h, const torch
   // GQA without repeating K/V: query heads of one KV group are stacked along the row axis.
   auto keys = cache.keys(), values = cache.values();
   const int64_t m = keys.size(1);
-  auto scores = torch::bmm(q.reshape({a.kv_heads, g * n, d}), keys.transpose(1, 2)) *
-                (1.0 / std::sqrt(static_cast<double>(d)));
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  const bool one_query = n == 1 && oneQueryAttentionSupported(q.reshape({a.heads, d}), keys, values);
+  auto scores = one_query ? oneQueryScores(q.reshape({a.heads, d}), keys, scale).view({a.heads, 1, m})
+                          : torch::bmm(q.reshape({a.kv_heads, g * n, d}), keys.transpose(1, 2)) * scale;
   scores = scores.view({a.heads, n, m});
   if (n > 1) {
     auto future = cache.positions().view({1, m}) > positions.view({n, 1});
@@ -161,8 +237,12 @@ torch::Tensor LlamaDecoderLayerImpl::forward(const torch::Tensor& h, const torch
       tap->col_sum_peek = peek.mean(0).sum(0);
     }
   }
-  auto out = torch::bmm(probs.to(values.scalar_type()).view({a.kv_heads, g * n, m}), values);
-  out = out.view({a.heads, n, d}).transpose(0, 1).reshape({n, a.heads * d});
+  auto out = one_query
+                 ? mixValues(probs.view({a.heads, m}), values).view({n, a.heads * d})
+                 : torch::bmm(probs.to(values.scalar_type()).view({a.kv_heads, g * n, m}), values)
+                       .view({a.heads, n, d})
+                       .transpose(0, 1)
+                       .reshape({n, a.heads * d});
   auto hidden = h + project(a.o_proj, out);
   return hidden + mlp(post_attention_layernorm(hidden));
 }
@@ -314,9 +394,7 @@ LlamaForCausalLMImpl::LlamaForCausalLMImpl(const TextConfig& c) : rope(c) {
 
 torch::Tensor LlamaForCausalLMImpl::logits(const torch::Tensor& normed) {
   const auto& weight = lm_head ? lm_head->weight : model->embed_tokens->weight;
-  if (normed.dim() == 2 && normed.size(0) == 1 && normed.scalar_type() == torch::kFloat32 && normed.device().is_cpu())
-    return torch::mv(weight, normed[0]).unsqueeze(0);  // decode: see project()
-  return torch::nn::functional::linear(normed, weight);
+  return linearRows(normed, weight, {});
 }
 
 }  // namespace hae

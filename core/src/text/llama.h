@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "../cache/kv_cache.h"
 #include "attention_tap.h"
@@ -17,6 +18,31 @@
 #include "rope.h"
 
 namespace hae {
+
+struct LlamaModelImpl;
+
+// Projections that read the same input, stacked into one matrix at inference (no gradients), so
+// that decoding runs one product where it ran two or three. The projections' own weights become
+// views of their rows of the stack, so no weight is held twice and loading, initialising or
+// training them in place still changes what the stack computes. If a weight is replaced (e.g.
+// Module::to), the stack no longer aliases it and is built again.
+class StackedRows {
+ public:
+  // y = x [W_1; W_2; ...]^T (+ biases) for the parts, stacking them first when needed.
+  torch::Tensor forward(const std::vector<torch::nn::Linear*>& parts, const torch::Tensor& x);
+
+ private:
+  bool current(const std::vector<torch::nn::Linear*>& parts) const;
+  void stack(const std::vector<torch::nn::Linear*>& parts);
+  torch::Tensor weight_, bias_;
+};
+
+// x W^T + b with decoding's one-row products on the fastest path per dtype (see gemv.h).
+torch::Tensor linearRows(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias);
+
+// Bytes one decode step reads from a Llama decoder's tensors: every layer, the final norm and the
+// output matrix (lm_head, or the embedding table when tied).
+std::int64_t decodeReadBytes(LlamaModelImpl& model, const torch::nn::Linear& lm_head);
 
 struct RmsNormImpl : torch::nn::Module {
   RmsNormImpl(int dim, double eps);
@@ -28,8 +54,11 @@ TORCH_MODULE(RmsNorm);
 
 struct LlamaAttentionImpl : torch::nn::Module {
   explicit LlamaAttentionImpl(const TextConfig& c);
+  // q, k and v as one product: [n, (heads + 2 kv_heads) * head_dim].
+  torch::Tensor qkv(const torch::Tensor& x);
   torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
   int heads, kv_heads, head_dim;
+  StackedRows qkv_rows;
 };
 TORCH_MODULE(LlamaAttention);
 
@@ -38,6 +67,7 @@ struct LlamaMlpImpl : torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
   torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
   std::string act;
+  StackedRows gate_up_rows;
 };
 TORCH_MODULE(LlamaMlp);
 
