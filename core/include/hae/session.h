@@ -50,6 +50,9 @@ class Session {
   bool finished() const;
   std::string answer() const;           // decoded generated text so far (special tokens skipped)
   const RunInfo& runInfo() const;
+  // Bytes one decode step reads from the model's weights (decoder layers, final norm, output
+  // matrix), for the memory bound (`hae profile`, the studio's status bar); 0 if unknown.
+  std::int64_t decodeWeightBytes() const;
   const std::vector<StepTelemetry>& history() const;
   // Thread-safe: the running prefill/step stops at the next layer boundary and throws Cancelled.
   void cancel();

@@ -157,6 +157,7 @@ std::string Session::answer() const {
 }
 
 const RunInfo& Session::runInfo() const { return impl_->run; }
+std::int64_t Session::decodeWeightBytes() const { return impl_->model->decodeWeightBytes(); }
 const std::vector<StepTelemetry>& Session::history() const { return impl_->history; }
 void Session::cancel() { impl_->engine->requestCancel(); }
 

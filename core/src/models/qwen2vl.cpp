@@ -133,14 +133,7 @@ at::Tensor Qwen2VLModel::layerForward(int layer, const at::Tensor& h, const at::
 }
 
 std::int64_t Qwen2VLModel::decodeWeightBytes() {
-  std::int64_t bytes = 0;
-  auto add = [&](const at::Tensor& t) {
-    bytes += t.numel() * static_cast<std::int64_t>(t.element_size());
-  };
-  for (const auto& p : net_->model->layers->parameters()) add(p);
-  for (const auto& p : net_->model->norm->parameters()) add(p);
-  add(net_->lm_head ? net_->lm_head->weight : net_->model->embed_tokens->weight);
-  return bytes;
+  return decodeReadBytes(*net_->model, net_->lm_head);
 }
 
 at::Tensor Qwen2VLModel::towerAttention(const PromptPlan& plan, bool* has_cls, std::string*) {
@@ -166,11 +159,7 @@ at::Tensor Qwen2VLModel::finalNorm(const at::Tensor& h) {
 
 at::Tensor Qwen2VLModel::logits(const at::Tensor& normed) {
   const auto& weight = net_->lm_head ? net_->lm_head->weight : net_->model->embed_tokens->weight;
-  // One fp32 row on CPU: matrix-vector is about twice as fast as GEMM here (see llama.cpp).
-  if (normed.dim() == 2 && normed.size(0) == 1 && normed.scalar_type() == torch::kFloat32 &&
-      normed.device().is_cpu())
-    return torch::mv(weight, normed[0]).unsqueeze(0);
-  return torch::nn::functional::linear(normed, weight);
+  return linearRows(normed, weight, {});  // decoding's one row on the fast path (gemv.h)
 }
 
 std::string Qwen2VLModel::describe() const {

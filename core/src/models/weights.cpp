@@ -123,8 +123,18 @@ void randomizeModuleWeights(torch::nn::Module& module, std::uint64_t seed, const
   for (auto& item : module.named_parameters(true)) {
     auto& p = item.value();
     const bool is_norm = item.key().find("norm") != std::string::npos;
+    const bool norm_weight =
+        is_norm && item.key().size() > 6 && item.key().substr(item.key().size() - 6) == "weight";
+    const double std_dev = p.dim() >= 2 ? 1.0 / std::sqrt(static_cast<double>(p.size(-1))) : 0.02;
+    if (options.device.is_cpu() && p.scalar_type() == options.float_dtype) {
+      // In place: no second copy of the weights, and no page faults for one (a 1.4 B-parameter
+      // model took 50 s to build this way round, most of it in the kernel).
+      if (norm_weight) p.fill_(1);
+      else p.normal_(0, std_dev);
+      continue;
+    }
     at::Tensor init;
-    if (is_norm && item.key().size() > 6 && item.key().substr(item.key().size() - 6) == "weight")
+    if (norm_weight)
       init = torch::ones(p.sizes(), torch::kFloat32);
     else if (p.dim() >= 2)
       init = torch::randn(p.sizes(), torch::kFloat32) * (1.0 / std::sqrt(static_cast<double>(p.size(-1))));

@@ -6,6 +6,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <type_traits>
 #include <vector>
@@ -69,13 +70,22 @@ HAE_AVX512 void rows(const W* w, std::int64_t ld, const float* x, std::int64_t k
   for (; r < r1; ++r) rowBlock<1>(w + r * ld, ld, x, k, y + r);
 }
 
+// Chunks of about 64 KB of weights handed out one at a time from a shared counter, not one fixed
+// range per thread: on a machine where another process holds a core, the thread that still runs
+// takes the chunks the descheduled one cannot, instead of waiting for it at the end.
 template <typename W>
 void product(const W* w, std::int64_t ld, const float* x, std::int64_t out, std::int64_t k,
              float* y) {
-  // Chunks of at least ~256 KB of weights: smaller ones cost more to hand to a thread than to
-  // read, so a small model's products run inline.
-  const std::int64_t grain = std::max<std::int64_t>(4, (256 * 1024) / (k * std::int64_t(sizeof(W))));
-  at::parallel_for(0, out, grain, [&](std::int64_t r0, std::int64_t r1) { rows(w, ld, x, k, y, r0, r1); });
+  const std::int64_t rows_per_chunk =
+      std::max<std::int64_t>(4, (64 * 1024) / (k * std::int64_t(sizeof(W))) / 4 * 4);
+  const std::int64_t chunks = (out + rows_per_chunk - 1) / rows_per_chunk;
+  const std::int64_t threads = std::min<std::int64_t>(at::get_num_threads(), chunks / 4);
+  if (threads <= 1) return rows(w, ld, x, k, y, 0, out);  // small: not worth waking a thread
+  std::atomic<std::int64_t> next{0};
+  at::parallel_for(0, threads, 1, [&](std::int64_t, std::int64_t) {
+    for (std::int64_t c = next++; c < chunks; c = next++)
+      rows(w, ld, x, k, y, c * rows_per_chunk, std::min(out, (c + 1) * rows_per_chunk));
+  });
 }
 
 bool cpuHasAvx512() {

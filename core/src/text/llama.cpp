@@ -16,7 +16,8 @@ namespace hae {
 namespace nn = torch::nn;
 
 torch::Tensor linearRows(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
-  if (x.dim() == 2 && x.size(0) == 1 && rowProductSupported(weight, x))
+  static const bool blas_fp32 = std::getenv("HAE_GEMV_BLAS") != nullptr;  // TEMPORARY comparison
+  if (x.dim() == 2 && x.size(0) == 1 && rowProductSupported(weight, x) && !(blas_fp32 && x.scalar_type() == torch::kFloat32))
     return rowProduct(weight, bias, x);
   // Without AVX-512, one fp32 row still reads faster through OpenBLAS's sgemv than through GEMM.
   if (x.dim() == 2 && x.size(0) == 1 && x.scalar_type() == torch::kFloat32 && x.device().is_cpu()) {
@@ -31,6 +32,14 @@ namespace {
 
 torch::Tensor project(torch::nn::Linear& layer, const torch::Tensor& x) {
   return linearRows(x, layer->weight, layer->bias);
+}
+
+// Softmax over the last axis in fp32 from element-wise operations, for decoding's few thousand
+// scores: ATen's softmax kernel splits even these across threads, and waking the sleeping
+// (OMP_WAIT_POLICY=PASSIVE) threads cost about 100 us per call, more than the arithmetic.
+torch::Tensor smallSoftmax(const torch::Tensor& scores) {
+  auto e = (scores.to(torch::kFloat32) - std::get<0>(scores.max(-1, true))).exp_();
+  return e.div_(e.sum(-1, true));
 }
 
 // Stacking happens once per layer at the first inference forward; the lock keeps two engines
@@ -227,7 +236,7 @@ torch::Tensor LlamaDecoderLayerImpl::forward(const torch::Tensor& h, const torch
   auto mask = cache.attentionMask();
   at::Tensor unmasked = tap && tap->peek_masked && mask.defined() ? scores : at::Tensor();
   if (mask.defined()) scores = scores + mask.to(scores.dtype());
-  auto probs = torch::softmax(scores, -1, torch::kFloat32);
+  auto probs = one_query ? smallSoftmax(scores) : torch::softmax(scores, -1, torch::kFloat32);
   if (tap) {
     fillTap(*tap, probs, a.kv_heads);
     if (unmasked.defined()) {
