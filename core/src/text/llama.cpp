@@ -61,6 +61,7 @@ bool StackedRows::current(const std::vector<torch::nn::Linear*>& parts) const {
 }
 
 void StackedRows::stack(const std::vector<torch::nn::Linear*>& parts) {
+  torch::NoGradGuard no_grad;
   std::vector<torch::Tensor> weights, biases;
   for (auto* p : parts) {
     weights.push_back((*p)->weight);
@@ -121,6 +122,7 @@ LlamaAttentionImpl::LlamaAttentionImpl(const TextConfig& c)
   k_proj = register_module("k_proj", nn::Linear(nn::LinearOptions(c.hidden_size, kv_heads * head_dim).bias(bias)));
   v_proj = register_module("v_proj", nn::Linear(nn::LinearOptions(c.hidden_size, kv_heads * head_dim).bias(bias)));
   o_proj = register_module("o_proj", nn::Linear(nn::LinearOptions(heads * head_dim, c.hidden_size).bias(bias)));
+  qkv_rows.stack({&q_proj, &k_proj, &v_proj});
 }
 
 LlamaMlpImpl::LlamaMlpImpl(const TextConfig& c) : act(c.hidden_act) {
@@ -129,6 +131,7 @@ LlamaMlpImpl::LlamaMlpImpl(const TextConfig& c) : act(c.hidden_act) {
   gate_proj = register_module("gate_proj", nn::Linear(nn::LinearOptions(c.hidden_size, c.intermediate_size).bias(bias)));
   up_proj = register_module("up_proj", nn::Linear(nn::LinearOptions(c.hidden_size, c.intermediate_size).bias(bias)));
   down_proj = register_module("down_proj", nn::Linear(nn::LinearOptions(c.intermediate_size, c.hidden_size).bias(bias)));
+  gate_up_rows.stack({&gate_proj, &up_proj});
 }
 
 torch::Tensor LlamaMlpImpl::forward(const torch::Tensor& x) {

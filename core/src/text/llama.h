@@ -30,10 +30,12 @@ class StackedRows {
  public:
   // y = x [W_1; W_2; ...]^T (+ biases) for the parts, stacking them first when needed.
   torch::Tensor forward(const std::vector<torch::nn::Linear*>& parts, const torch::Tensor& x);
+  // Stacks now: the modules call this when they are built, before any weight is loaded, so the
+  // stack is allocated once, in the order the layers are built, and never copied at run time.
+  void stack(const std::vector<torch::nn::Linear*>& parts);
 
  private:
   bool current(const std::vector<torch::nn::Linear*>& parts) const;
-  void stack(const std::vector<torch::nn::Linear*>& parts);
   torch::Tensor weight_, bias_;
 };
 
