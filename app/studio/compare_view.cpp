@@ -49,6 +49,7 @@ CompareView::CompareView(widgets::RunHistory* primary, QWidget* parent)
 
   auto* top = new QHBoxLayout;
   auto* formBox = new QGroupBox(tr("Policy B"), this);
+  formBox_ = formBox;
   auto* formLayout = new QVBoxLayout(formBox);
   form_ = new widgets::PolicyForm(formBox);
   // HAE has dozens of knobs: scroll them rather than let the form set the dock's height.
@@ -130,6 +131,14 @@ void CompareView::setImages(const std::vector<QImage>& images) {
   overlayA_->setImages(images);
   overlayB_->setImages(images);
   diff_->setImages(images);
+}
+
+void CompareView::setFormVisible(bool visible) {
+  formBox_->setVisible(visible);
+}
+
+bool CompareView::formVisible() const {
+  return !formBox_->isHidden();
 }
 
 void CompareView::setAnswerA(const QString& answer) {

@@ -29,6 +29,9 @@ class CompareView : public QWidget {
 
   widgets::RunHistory* history() const { return second_; }
   widgets::PolicyForm* policyForm() const { return form_; }
+  // Shows or hides B's own policy form (the window hides it: its Setup dock has B's form).
+  void setFormVisible(bool visible);
+  bool formVisible() const;
   QPushButton* runButton() const { return runButton_; }
   widgets::PatchOverlayView* overlayA() const { return overlayA_; }
   widgets::PatchOverlayView* overlayB() const { return overlayB_; }
@@ -53,6 +56,7 @@ class CompareView : public QWidget {
   widgets::RunHistory* primary_;
   widgets::RunHistory* second_;
   widgets::PolicyForm* form_ = nullptr;
+  QWidget* formBox_ = nullptr;
   QPushButton* runButton_ = nullptr;
   QLabel* status_ = nullptr;
   widgets::PatchOverlayView* overlayA_ = nullptr;

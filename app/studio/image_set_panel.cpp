@@ -29,6 +29,12 @@ ImageSetPanel::ImageSetPanel(QWidget* parent) : QWidget(parent) {
   up_->setToolTip(tr("Move the selected image one place earlier in the prompt"));
   down_ = new QPushButton(tr("Down"), this);
   down_->setToolTip(tr("Move the selected image one place later in the prompt"));
+  // Four buttons in one row would each take the style's 80 px minimum and widen the Setup panel
+  // past a 1280 px screen's share: as narrow as their text instead.
+  for (QPushButton* b : {add_, remove_, up_, down_}) {
+    b->setSizePolicy(QSizePolicy::Preferred, QSizePolicy::Fixed);
+    b->setMinimumWidth(b->fontMetrics().horizontalAdvance(b->text()) + 18);
+  }
   layout->addWidget(add_, 1, 0);
   layout->addWidget(remove_, 1, 1);
   layout->addWidget(up_, 1, 2);

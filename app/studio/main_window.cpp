@@ -20,6 +20,7 @@
 #include "hae/build_info.h"
 #include "hae/policy_catalog.h"
 #include "hae/report.h"
+#include "hae/widgets/attention_view.h"
 #include "hae/widgets/bin_activity_plot.h"
 #include "hae/widgets/cache_size_plot.h"
 #include "hae/widgets/latency_plot.h"
@@ -88,6 +89,8 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent)
       if (p.name == "hae") break;
     }
   policyB_->setPolicies(formPolicies(), other);
+  for (widgets::PolicyForm* form : {policy_, policyB_})
+    connect(form, &widgets::PolicyForm::validityChanged, this, &MainWindow::updateControls);
   fitDocks();
 
   statusTimer_.setInterval(250);
@@ -146,8 +149,7 @@ void MainWindow::showPreview() {
   history_->reset(info);
   overlay_->setImages(imageSet_->images());
   compareView_->history()->reset(RunInfo{});
-  compareView_->overlayA()->setImages(imageSet_->images());
-  compareView_->overlayB()->setImages(imageSet_->images());
+  compareView_->setImages(imageSet_->images());
   answer_.clear();
   if (!main_->modelReady() && !main_->loading())
     setAnswerText(tr("<i>No model is loaded: open a model folder to start.</i>"));
@@ -164,7 +166,9 @@ void MainWindow::showPreview() {
 void MainWindow::updateControls() {
   const bool running = main_->running();
   const bool busy = main_->busy();
-  const bool canAsk = !running && !imageSet_->paths().isEmpty() &&
+  // A knob field showing an error blocks the run buttons (its inline error says why).
+  const bool formsValid = !policy_->hasErrors();
+  const bool canAsk = !running && formsValid && !imageSet_->paths().isEmpty() &&
                       !prompt_->text().trimmed().isEmpty() &&
                       (main_->modelReady() || main_->loading());
   prefillAction_->setEnabled(canAsk);
@@ -173,8 +177,8 @@ void MainWindow::updateControls() {
   pauseAction_->setEnabled(running);
   resetAction_->setEnabled(main_->hasRun() || busy || replaying());
   cancelAction_->setEnabled(busy || running);
-  compareAction_->setEnabled(main_->modelReady() && !main_->loading() &&
-                             !imageSet_->paths().isEmpty());
+  compareAction_->setEnabled(formsValid && !policyB_->hasErrors() && main_->modelReady() &&
+                             !main_->loading() && !imageSet_->paths().isEmpty());
   compareView_->runButton()->setEnabled(compareAction_->isEnabled());
 
   QString state;
@@ -213,8 +217,43 @@ void MainWindow::updateStatus() {
   int n = 0;
   const int end = std::max(0, h.cursor());
   for (int i = end; i >= 1 && n < 16; --i, ++n) ms += h.step(i).model_ms + h.step(i).policy_ms;
+  const QString bound = memoryBoundText();
+  boundLabel_->setText(bound);
+  boundLabel_->setToolTip(
+      bound.isEmpty() ? QString()
+                      : tr("%1.\nThe bound: the decoder's weights plus the live cache slots, read "
+                           "once per token, over the read bandwidth measured when the model "
+                           "loaded (mean of the last 16 tokens up to the Step cursor).")
+                            .arg(bound));
   speedLabel_->setText(n > 0 && ms > 0 ? tr("%1 tokens/s").arg(1000.0 * n / ms, 0, 'f', 1)
                                        : tr("- tokens/s"));
+}
+
+QString MainWindow::memoryBoundText() const {
+  // Decode reads every weight and the cache once per token: the floor is those bytes over the
+  // measured read bandwidth. Only for a live run on the loaded model (a replayed report's model
+  // may be another, on another machine).
+  const double gbPerS = main_->readBandwidthGBs();
+  const std::int64_t weights = main_->decodeWeightBytes();
+  const RunInfo& info = history_->info();
+  if (replaying() || gbPerS <= 0 || weights <= 0 || info.num_layers <= 0) return {};
+  double measuredMs = 0, boundMs = 0;
+  int n = 0;
+  for (int i = std::max(0, history_->cursor()); i >= 1 && n < 16; --i, ++n) {
+    const StepTelemetry& s = history_->step(i);
+    // The cache bytes the step read: every live slot of every layer.
+    double cacheBytes = 0;
+    for (int l = 0; l < static_cast<int>(s.layers.size()); ++l)
+      cacheBytes += static_cast<double>(s.liveSlots(l)) *
+                    static_cast<double>(info.kv_bytes_per_token) / info.num_layers;
+    boundMs += (static_cast<double>(weights) + cacheBytes) / (gbPerS * 1e9) * 1e3;
+    measuredMs += s.model_ms + s.policy_ms;
+  }
+  if (n == 0 || boundMs <= 0) return {};
+  return tr("decode %1 ms/token, %2x the memory bound (%3 GB/s measured)")
+      .arg(measuredMs / n, 0, 'f', 1)
+      .arg(measuredMs / boundMs, 0, 'f', 1)
+      .arg(gbPerS, 0, 'f', 0);
 }
 
 QString MainWindow::statusText() const {
@@ -254,12 +293,22 @@ void MainWindow::applyLayer() {
   const int layer = all ? widgets::PatchOverlayView::kAllLayers : layerSlider_->value();
   overlay_->setLayer(layer);
   tokens_->setLayer(layer);
-  compareView_->setLayer(layer);  // B shows the same layer as A
+  compareView_->setLayer(layer);               // B shows the same layer as A
+  headKeep_->setLayer(layerSlider_->value());  // per head needs one layer, even under "all"
   if (layers == 0)
     layerLabel_->setText(all ? tr("all layers") : tr("layer -"));
   else
     layerLabel_->setText(all ? tr("all %1 layers").arg(layers)
                              : tr("layer %1 / %2").arg(layer).arg(layers - 1));
+}
+
+void MainWindow::setEvictedStyle(int style) {
+  const auto s = static_cast<widgets::PatchOverlayView::EvictedStyle>(style);
+  for (widgets::PatchOverlayView* o :
+       {overlay_, compareView_->overlayA(), compareView_->overlayB()})
+    o->setEvictedStyle(s);
+  for (int i = 0; i < evictedStyleActions_.size(); ++i)
+    evictedStyleActions_[i]->setChecked(i == style);
 }
 
 void MainWindow::stepLayer(int delta) {

@@ -41,11 +41,16 @@ class LatencyPlot;
 class LivePlot;
 class OccupancyHeatmap;
 class PatchHistoryPanel;
+class HeadKeepView;
 class PatchOverlayView;
 class PolicyForm;
 class RunHistory;
 class TokenStreamView;
 }  // namespace hae::widgets
+
+namespace hae {
+class Tokenizer;
+}
 
 namespace hae::studio {
 
@@ -124,6 +129,11 @@ class MainWindow : public QMainWindow {
   widgets::OccupancyHeatmap* heatmap() const { return heatmap_; }
   std::vector<widgets::LivePlot*> plots() const;
   CompareView* compareView() const { return compareView_; }
+  widgets::HeadKeepView* headKeepView() const { return headKeep_; }
+  QDockWidget* headDock() const { return headDock_; }
+  // View > Evicted patches: how the main and the comparison overlays draw evicted patches.
+  void setEvictedStyle(int style);  // a widgets::PatchOverlayView::EvictedStyle
+  QList<QAction*> evictedStyleActions() const { return evictedStyleActions_; }
   ImageSetPanel* imageSet() const { return imageSet_; }
   QToolBar* runToolBar() const { return toolBar_; }
   QDockWidget* setupDock() const { return setupDock_; }
@@ -140,6 +150,14 @@ class MainWindow : public QMainWindow {
   QString modelText() const;  // the Model box's label
   const SampleLibrary& samples() const { return samples_; }
   QString statusText() const;  // the status bar's permanent fields, joined
+  // The question's words the loaded model's tokenizer reads as its unknown token (none when the
+  // model has no tokenizer or no unknown token); shown beside the question as the user types.
+  QStringList unknownWords() const;
+  QLabel* unknownWordsLabel() const { return unknownLabel_; }
+  // "decode 12.3 ms/token, 1.4x the memory bound (60 GB/s measured)" once a live run on the
+  // loaded model has decode steps; empty otherwise.
+  QString memoryBoundText() const;
+  QLabel* memoryBoundLabel() const { return boundLabel_; }
 
  signals:
   // Every error the window shows (also as a non-blocking message box).
@@ -150,6 +168,7 @@ class MainWindow : public QMainWindow {
   void dragEnterEvent(QDragEnterEvent* event) override;
   void dropEvent(QDropEvent* event) override;
   void resizeEvent(QResizeEvent* event) override;
+  void showEvent(QShowEvent* event) override;
 
  private:
   // main_window_layout.cpp
@@ -168,6 +187,9 @@ class MainWindow : public QMainWindow {
   RunRequest currentRequest() const;
   bool currentRunMatches() const;  // the current run was made from the inputs shown now
   void startRun(bool thenGenerate, int maxTokens);
+  // False (and a dialog naming the knobs) when policy form A (or B, with withB) shows errors.
+  bool checkPolicyForms(bool withB);
+  void showPromptLength(const RunInfo& info);  // the forms' "budget exceeds the prompt" check
   void setAnswerText(const QString& html);
   // main_window_images.cpp
   void openImageDialog();
@@ -175,6 +197,9 @@ class MainWindow : public QMainWindow {
   void imagesChanged();
   void useSample(const SampleImage& sample, int question);
   void checkImageMarkers();
+  // main_window_vocabulary.cpp
+  void loadVocabulary(const QString& modelDir);  // the loaded model's tokenizer, if any
+  void checkVocabulary();                        // updates the "not in the vocabulary" line
   // main_window_compare.cpp
   void createCompareSession();
   void syncCompareCursor();
@@ -219,11 +244,18 @@ class MainWindow : public QMainWindow {
   QDockWidget* setupDock_ = nullptr;
   QDockWidget* plotDock_ = nullptr;
   QDockWidget* compareDock_ = nullptr;
+  QDockWidget* headDock_ = nullptr;
+  widgets::HeadKeepView* headKeep_ = nullptr;
+  QList<QAction*> evictedStyleActions_;  // tint, hatch, outline
 
   QLabel* banner_ = nullptr;
   QTextEdit* answerView_ = nullptr;
   QLabel* modelLabel_ = nullptr;
   QLabel* markerLabel_ = nullptr;  // says when the <image> markers and the images disagree
+  QLabel* unknownLabel_ = nullptr;  // the question's words outside the vocabulary
+  QTimer vocabularyTimer_;          // debounces the vocabulary check while the user types
+  std::shared_ptr<const Tokenizer> vocabulary_;
+  int unknownId_ = -1;
   QLineEdit* prompt_ = nullptr;
   QSlider* layerSlider_ = nullptr;
   QCheckBox* allLayers_ = nullptr;
@@ -250,6 +282,7 @@ class MainWindow : public QMainWindow {
   QLabel* cacheLabel_ = nullptr;
   QLabel* speedLabel_ = nullptr;
   QLabel* stateLabel_ = nullptr;
+  QLabel* boundLabel_ = nullptr;
 
   SampleLibrary samples_;
   QString answer_;

@@ -34,7 +34,7 @@ void MainWindow::createCompareSession() {
           });
   connect(second_, &SessionController::runStarted, this, [this](RunInfoPtr info, StepPtr first) {
     compareView_->history()->reset(*info);
-    compareView_->overlayB()->setImages(imageSet_->images());
+    compareView_->setImages(imageSet_->images());
     compareView_->history()->appendStep(std::move(first));
     compareView_->setStatus(tr("B: generating..."));
     second_->generate(0);
@@ -67,6 +67,7 @@ void MainWindow::compare() {
     showError(tr("No model"), tr("Wait for the model to load (or open one) before comparing."));
     return;
   }
+  if (!checkPolicyForms(true)) return;
   if (!second_) createCompareSession();
   // A: the main run on the inputs shown now, to its end.
   if (!currentRunMatches())

@@ -13,6 +13,7 @@
 #include <QPushButton>
 #include <QResizeEvent>
 #include <QScrollArea>
+#include <QShowEvent>
 #include <QSlider>
 #include <QSpinBox>
 #include <QSplitter>
@@ -26,6 +27,7 @@
 
 #include "compare_view.h"
 #include "hae/build_info.h"
+#include "hae/widgets/attention_view.h"
 #include "hae/widgets/bin_activity_plot.h"
 #include "hae/widgets/cache_size_plot.h"
 #include "hae/widgets/latency_plot.h"
@@ -111,6 +113,7 @@ void MainWindow::buildCentral() {
   connect(prompt_, &QLineEdit::textChanged, this, [this] {
     checkImageMarkers();
     updateControls();
+    vocabularyTimer_.start();  // restarted by each key: checks once typing pauses
   });
   questionRow->addWidget(prompt_, 1);
   auto* marker = new QToolButton(central);
@@ -122,6 +125,16 @@ void MainWindow::buildCentral() {
   markerLabel_->setStyleSheet("QLabel { color: #b71c1c; }");
   markerLabel_->setVisible(false);
   questionRow->addWidget(markerLabel_);
+  // Narrow and elided by width: the whole list is in its tooltip, and the question keeps its room.
+  unknownLabel_ = new QLabel(central);
+  unknownLabel_->setObjectName("unknownWordsLabel");
+  unknownLabel_->setStyleSheet("QLabel { color: #b71c1c; }");
+  unknownLabel_->setMaximumWidth(320);
+  unknownLabel_->setVisible(false);
+  questionRow->addWidget(unknownLabel_);
+  vocabularyTimer_.setSingleShot(true);
+  vocabularyTimer_.setInterval(300);
+  connect(&vocabularyTimer_, &QTimer::timeout, this, &MainWindow::checkVocabulary);
   layout->addLayout(questionRow);
 
   auto* answerRow = new QHBoxLayout;
@@ -328,11 +341,7 @@ void MainWindow::buildDocks() {
   connect(compareView_, &CompareView::compareRequested, this, &MainWindow::compare);
   // Policy B is chosen in the Setup dock's "B: compare" tab; the Compare tab's own small form
   // would be a second, disagreeing copy.
-  for (QWidget* w = compareView_->policyForm(); w && w != compareView_; w = w->parentWidget())
-    if (qobject_cast<QGroupBox*>(w)) {
-      w->hide();
-      break;
-    }
+  compareView_->setFormVisible(false);
   connect(compareView_->history(), &widgets::RunHistory::stepAppended, this,
           &MainWindow::syncCompareCursor);
   connect(history_, &widgets::RunHistory::cursorChanged, this, &MainWindow::syncCompareCursor);
@@ -347,6 +356,20 @@ void MainWindow::buildDocks() {
   compareDock_->setWidget(compareScroll);
   addDockWidget(Qt::RightDockWidgetArea, compareDock_);
   tabifyDockWidget(plotDock_, compareDock_);
+
+  // Per-head policies keep a different set in each KV head: one map per head at the Layer
+  // slider's layer (the layer the slider last named while "All layers" is on).
+  headKeep_ = new widgets::HeadKeepView(history_, this);
+  headDock_ = new QDockWidget(tr("Per head"), this);
+  headDock_->setObjectName("headDock");
+  headDock_->setToolTip(tr("What each KV head keeps at the layer (per-head policies)"));
+  auto* headScroll = new QScrollArea(this);
+  headScroll->setWidget(headKeep_);
+  headScroll->setWidgetResizable(true);
+  headScroll->setFrameShape(QFrame::NoFrame);
+  headDock_->setWidget(headScroll);
+  addDockWidget(Qt::RightDockWidgetArea, headDock_);
+  tabifyDockWidget(compareDock_, headDock_);
   plotDock_->raise();
   fitDocks();
 }
@@ -355,7 +378,8 @@ void MainWindow::fitDocks() {
   // The side docks take a share of the width, so on a large screen the plots grow with the
   // window instead of leaving all the room to the overlay.
   const int w = std::max(width(), kMinimumWidth);
-  const int setupW = std::clamp(w * 23 / 100, kSetupMinWidth, 460);
+  // A quarter: at 1280 px the widest knob form (HAE's) fits without a side scroll bar.
+  const int setupW = std::clamp(w * 25 / 100, kSetupMinWidth, 460);
   const int plotW = std::clamp(w * 41 / 100, 2 * kPlotMinWidth + 16, 1200);
   resizeDocks({setupDock_, plotDock_}, {setupW, plotW}, Qt::Horizontal);
 }
@@ -363,6 +387,12 @@ void MainWindow::fitDocks() {
 void MainWindow::resizeEvent(QResizeEvent* event) {
   QMainWindow::resizeEvent(event);
   if (event->oldSize().width() != event->size().width()) fitDocks();
+}
+
+void MainWindow::showEvent(QShowEvent* event) {
+  QMainWindow::showEvent(event);
+  // Docks resized before the first show keep their size hints instead: share the width now.
+  if (!event->spontaneous()) fitDocks();
 }
 
 void MainWindow::buildToolbar() {
@@ -441,7 +471,12 @@ void MainWindow::buildStatusBar() {
   stateLabel_->setMinimumWidth(120);
   stateLabel_->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
   statusBar()->addWidget(stateLabel_, 1);
-  for (QLabel* l : {deviceLabel_, threadsLabel_, cacheLabel_, speedLabel_}) {
+  // Decode speed against the memory bound; may be narrowed (its tooltip has the whole text) so
+  // it never widens the window or pushes the fields beside it.
+  boundLabel_ = new QLabel(this);
+  boundLabel_->setObjectName("memoryBoundLabel");
+  boundLabel_->setMinimumWidth(40);
+  for (QLabel* l : {boundLabel_, deviceLabel_, threadsLabel_, cacheLabel_, speedLabel_}) {
     l->setContentsMargins(6, 0, 6, 0);
     statusBar()->addPermanentWidget(l);
   }

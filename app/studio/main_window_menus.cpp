@@ -1,5 +1,6 @@
 // Menus, the recent-file lists, and the keyboard shortcuts with their Help list.
 #include <QAction>
+#include <QActionGroup>
 #include <QCheckBox>
 #include <QDialog>
 #include <QDialogButtonBox>
@@ -15,6 +16,7 @@
 #include "hae/widgets/cache_size_plot.h"
 #include "hae/widgets/latency_plot.h"
 #include "hae/widgets/occupancy_heatmap.h"
+#include "hae/widgets/patch_overlay_view.h"
 #include "main_window.h"
 #include "studio_settings.h"
 
@@ -79,6 +81,18 @@ void MainWindow::buildMenus() {
 
   QMenu* view = menuBar()->addMenu(tr("&View"));
   for (QDockWidget* d : findChildren<QDockWidget*>()) view->addAction(d->toggleViewAction());
+  view->addSeparator();
+  // A red object under the red evicted tint is hard to read: hatch or outline instead.
+  QMenu* evicted = view->addMenu(tr("&Evicted patches"));
+  auto* styles = new QActionGroup(this);
+  const QString names[] = {tr("&Tint"), tr("&Hatch"), tr("&Outline")};
+  for (int i = 0; i < 3; ++i) {
+    QAction* a = evicted->addAction(names[i], this, [this, i] { setEvictedStyle(i); });
+    a->setCheckable(true);
+    a->setChecked(i == static_cast<int>(widgets::PatchOverlayView::EvictedStyle::Tint));
+    styles->addAction(a);
+    evictedStyleActions_ << a;
+  }
 
   QMenu* help = menuBar()->addMenu(tr("&Help"));
   help->addAction(tr("&Keyboard shortcuts"), QKeySequence(Qt::Key_F1), this,

@@ -55,7 +55,8 @@ bool MainWindow::openRunReport(const QString& path) {
   replayPath_ = QFileInfo(path).absoluteFilePath();
   history_->reset(report.info);
   overlay_->setImages(pixels);
-  compareView_->overlayA()->setImages(pixels);
+  compareView_->setImages(pixels);
+  showPromptLength(report.info);
   for (StepTelemetry& s : report.steps)
     history_->appendStep(std::make_shared<const StepTelemetry>(std::move(s)));
   history_->setCursor(history_->stepCount() - 1);

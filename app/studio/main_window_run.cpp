@@ -33,6 +33,7 @@ void MainWindow::connectController() {
     modelLabel_->setText(modelText_);
     modelLabel_->setToolTip(dir);
     banner_->setVisible(false);
+    loadVocabulary(dir);
     if (!demoRequested_) StudioSettings::addRecent(kRecentModels, dir);
     rebuildRecentMenus();
     statusBar()->showMessage(tr("Model loaded from %1").arg(dir), 4000);
@@ -75,7 +76,8 @@ void MainWindow::connectController() {
     endReplay();
     history_->reset(*info);
     overlay_->setImages(imageSet_->images());
-    compareView_->overlayA()->setImages(imageSet_->images());
+    compareView_->setImages(imageSet_->images());
+    showPromptLength(*info);
     history_->appendStep(std::move(first));
     answer_.clear();
     setAnswerText(
@@ -154,7 +156,29 @@ bool MainWindow::currentRunMatches() const {
          now.max_new_tokens == runRequest_.max_new_tokens;
 }
 
+bool MainWindow::checkPolicyForms(bool withB) {
+  // A field showing an error still hands out its last valid value: running would silently use
+  // a value the user did not type, so nothing starts until every field is valid.
+  QStringList errors;
+  for (const QString& e : policy_->errors()) errors << tr("A: %1").arg(e);
+  if (withB)
+    for (const QString& e : policyB_->errors()) errors << tr("B: %1").arg(e);
+  if (errors.isEmpty()) return true;
+  showError(tr("Invalid policy settings"),
+            tr("Fix these settings first (nothing was started):\n%1").arg(errors.join('\n')));
+  return false;
+}
+
+void MainWindow::showPromptLength(const RunInfo& info) {
+  // The forms warn when a budget is not below the prompt (the policy would evict nothing).
+  const int tokens = static_cast<int>(info.tokens.size());
+  const int visual = static_cast<int>(info.visual_tokens.size());
+  policy_->setPromptLength(tokens, visual);
+  policyB_->setPromptLength(tokens, visual);
+}
+
 void MainWindow::startRun(bool thenGenerate, int maxTokens) {
+  if (!checkPolicyForms(false)) return;
   if (imageSet_->paths().isEmpty()) {
     showError(tr("No image"),
               tr("Open an image first (File > Open image, a sample, or drop one on the window)."));
@@ -179,6 +203,7 @@ void MainWindow::prefill() {
 }
 
 void MainWindow::step() {
+  if (!checkPolicyForms(false)) return;
   if (currentRunMatches() && !main_->finished())
     main_->step();
   else
@@ -187,6 +212,7 @@ void MainWindow::step() {
 
 void MainWindow::run(int maxTokens) {
   if (main_->running()) return;
+  if (!checkPolicyForms(false)) return;
   if (currentRunMatches() && !main_->finished())
     main_->generate(maxTokens);
   else

@@ -21,8 +21,8 @@ ScriptedRun::ScriptedRun(MainWindow* window, ScriptOptions options, QObject* par
 bool ScriptedRun::checkOptions() {
   if (!options_.scripted || checked_) return !done_;
   checked_ = true;
-  // The form clamps what it is given (ddes.budget=nan would run as 0), so the knobs go through
-  // the same validation as `hae run --set`, with its message.
+  // The knobs go through the same validation as `hae run --set` first, so the message is the
+  // CLI's; start() then fails on any value the form refuses as well.
   widgets::PolicyForm* form = window_->policyForm();
   QString message;
   if (!options_.policy.isEmpty() && form->policyBox()->findText(options_.policy) < 0) {
@@ -80,7 +80,11 @@ void ScriptedRun::start() {
   if (!options_.prompt.isEmpty()) window_->setPrompt(options_.prompt);
   widgets::PolicyForm* form = window_->policyForm();
   if (!options_.policy.isEmpty()) form->selectPolicy(options_.policy.toStdString());
-  form->setKnobValues(options_.knobs);
+  // checkOptions() ran the knobs through `hae run`'s checks; the form's own (the knob's range as
+  // the window shows it) may still refuse one, and a screenshot of other settings than asked for
+  // would be a false picture.
+  const QStringList refused = form->setKnobValues(options_.knobs);
+  if (!refused.isEmpty()) return fail(tr("refused knob values: %1").arg(refused.join("; ")));
   // The prefill queues behind the model load on the worker thread.
   if (options_.steps > 0)
     window_->run(options_.steps);
@@ -103,7 +107,9 @@ void ScriptedRun::afterRun() {
       // A has its answer: now B, with the same images and question (A is finished, so only B
       // runs).
       window_->policyFormB()->selectPolicy(options_.comparePolicy.toStdString());
-      window_->policyFormB()->setKnobValues(options_.compareKnobs);
+      const QStringList refused = window_->policyFormB()->setKnobValues(options_.compareKnobs);
+      if (!refused.isEmpty())
+        return fail(tr("--compare: refused knob values: %1").arg(refused.join("; ")));
       window_->compare();
       b = window_->compareController();
       if (!b) return fail(tr("the comparison did not start"));

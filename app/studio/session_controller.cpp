@@ -30,6 +30,11 @@ SessionController::SessionController(int threads, QObject* parent) : QObject(par
     emit modelLoaded(dir);
     emit stateChanged();
   });
+  connect(worker_, &SessionWorker::memoryBoundKnown, this, [this](double gbPerS, qint64 bytes) {
+    gbPerS_ = gbPerS;
+    weightBytes_ = bytes;
+    emit memoryBoundKnown(gbPerS, bytes);
+  });
   connect(worker_, &SessionWorker::modelFailed, this,
           [this](const QString& dir, const QString& message) {
             loading_ = false;

@@ -45,9 +45,13 @@ class SessionController : public QObject {
   bool running() const { return running_; }    // generating tokens now
   bool finished() const { return finished_; }  // the current run has its whole answer
   bool loading() const { return loading_; }
+  double readBandwidthGBs() const { return gbPerS_; }  // 0 until measured
+  qint64 decodeWeightBytes() const { return weightBytes_; }
 
  signals:
   void modelLoaded(const QString& dir);
+  // The loaded model's memory bound inputs (SessionWorker::memoryBoundKnown), after modelLoaded.
+  void memoryBoundKnown(double gbPerS, qint64 decodeWeightBytes);
   void modelFailed(const QString& dir, const QString& message);
   void runStarted(hae::studio::RunInfoPtr info, hae::studio::StepPtr prefill);
   void stepArrived(hae::studio::StepPtr step, const QString& answer);
@@ -73,6 +77,8 @@ class SessionController : public QObject {
   bool hasRun_ = false;
   bool running_ = false;
   bool finished_ = false;
+  double gbPerS_ = 0;
+  qint64 weightBytes_ = 0;
 };
 
 }  // namespace hae::studio

@@ -4,8 +4,10 @@
 #include <algorithm>
 #include <chrono>
 #include <exception>
+#include <mutex>
 
 #include "hae/build_info.h"
+#include "hae/profile.h"
 #include "hae/session.h"
 
 namespace hae::studio {
@@ -77,6 +79,7 @@ void SessionWorker::loadModel(const QString& dir, int max_new_tokens) {
     }
     old.reset();
     emit modelLoaded(shown);
+    reportMemoryBound();
   } catch (const std::exception& e) {
     emit modelFailed(shown, QString::fromUtf8(e.what()));
   }
@@ -164,6 +167,21 @@ void SessionWorker::shutdown() {
     std::lock_guard lock(mutex_);
     old = std::move(session_);
   }
+}
+
+void SessionWorker::reportMemoryBound() {
+  // The bandwidth is the machine's, not the model's: measured once per process (the comparison's
+  // worker reuses it), on a worker thread so the window never waits for it. 256 MiB over 4
+  // passes is larger than any cache and takes a fraction of a second.
+  static std::once_flag measured;
+  static double gbPerS = 0;
+  std::call_once(measured, [this] { gbPerS = measureReadBandwidth(threads_, 256, 4); });
+  std::int64_t weights = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (session_) weights = session_->decodeWeightBytes();
+  }
+  emit memoryBoundKnown(gbPerS, static_cast<qint64>(weights));
 }
 
 bool SessionWorker::runFinished() const {

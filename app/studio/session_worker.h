@@ -46,6 +46,9 @@ class SessionWorker : public QObject {
 
  signals:
   void modelLoaded(const QString& dir);
+  // After each load: the machine's read bandwidth (GB/s, measured on this thread at the first
+  // load, then reused) and the bytes of weights one decode step reads (0 when unknown).
+  void memoryBoundKnown(double gbPerS, qint64 decodeWeightBytes);
   void modelFailed(const QString& dir, const QString& message);
   void prefilled(hae::studio::RunId run, hae::studio::RunInfoPtr info, hae::studio::StepPtr step);
   void stepped(hae::studio::RunId run, hae::studio::StepPtr step, const QString& answer);
@@ -60,6 +63,7 @@ class SessionWorker : public QObject {
   bool runFinished() const;  // the answer ended (EOS, or the run's own token limit)
   // Sleeps the token delay; false when the run was paused, cancelled or replaced meanwhile.
   bool waitTokenDelay(RunId run);
+  void reportMemoryBound();  // after a load, on the worker thread
 
   int threads_;
   // Guards the pointer and the engine swaps (setPolicy, reset) against Session::cancel() from the

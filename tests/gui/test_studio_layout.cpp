@@ -4,11 +4,14 @@
 // recent files and dialog folders.
 #include <QAction>
 #include <QCheckBox>
+#include <QComboBox>
 #include <QDialog>
 #include <QDockWidget>
 #include <QLabel>
 #include <QLineEdit>
 #include <QListWidget>
+#include <QScrollArea>
+#include <QScrollBar>
 #include <QSettings>
 #include <QSlider>
 #include <QSpinBox>
@@ -21,7 +24,9 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "hae/widgets/bin_activity_plot.h"
 #include "hae/widgets/live_plot.h"
+#include "hae/widgets/policy_form.h"
 #include "image_set_panel.h"
 #include "main_window.h"
 #include "studio_settings.h"
@@ -137,6 +142,79 @@ class StudioLayoutTest : public QObject {
   void fits1280x720() { checkFits(QSize(1280, 720)); }
   void fits1366x768() { checkFits(QSize(1366, 768)); }
   void fits1024x700() { checkFits(QSize(1024, 700)); }
+
+  void setupPanelNeedsNoSideScroll() {
+    // At 1280x720 every policy's form fits the Setup panel's width: no horizontal scroll bar
+    // (a knob's field half off-screen is as good as hidden).
+    showAt(QSize(1280, 720));
+    auto* scroll = qobject_cast<QScrollArea*>(window_->setupDock()->widget());
+    QVERIFY(scroll);
+    hae::widgets::PolicyForm* form = window_->policyForm();
+    QStringList wide;
+    for (int i = 0; i < form->policyBox()->count(); ++i) {
+      form->selectPolicy(form->policyBox()->itemText(i).toStdString());
+      QApplication::processEvents();
+      QTest::qWait(20);
+      if (scroll->horizontalScrollBar()->isVisible())
+        for (QWidget* w : scroll->widget()->findChildren<QWidget*>())  // which part is too wide
+          if (w->isVisible() && w->minimumSizeHint().width() > scroll->viewport()->width() - 60)
+            std::printf("  %s %s '%s': minimum width %d (viewport %d)\n",
+                        w->metaObject()->className(), qPrintable(w->objectName()),
+                        qPrintable(w->property("text").toString().left(40)),
+                        w->minimumSizeHint().width(), scroll->viewport()->width());
+      if (scroll->horizontalScrollBar()->isVisible())
+        wide << QStringLiteral("%1 (%2 px wider)")
+                    .arg(form->policyBox()->itemText(i))
+                    .arg(scroll->widget()->width() - scroll->viewport()->width());
+    }
+    form->selectPolicy("full");
+    QVERIFY2(wide.isEmpty(), qPrintable("side scroll in the Setup panel for " + wide.join(", ")));
+  }
+
+  void windowOpensWithoutSideScroll() {
+    // The docks' shares are set when the window first shows, not only on a later resize.
+    StudioOptions options;
+    options.loadDemo = false;
+    MainWindow fresh(options);
+    fresh.resize(1280, 720);
+    fresh.show();
+    QVERIFY(QTest::qWaitForWindowExposed(&fresh));
+    QApplication::processEvents();
+    fresh.policyForm()->selectPolicy("hae");
+    QApplication::processEvents();
+    auto* scroll = qobject_cast<QScrollArea*>(fresh.setupDock()->widget());
+    QVERIFY(scroll);
+    QVERIFY2(!scroll->horizontalScrollBar()->isVisible(),
+             qPrintable(QStringLiteral("setup dock %1 px wide").arg(fresh.setupDock()->width())));
+  }
+
+  void binLegendIsWhole() {
+    // At 1280x720 the recycle-bin plot is half the plot dock: its legend wraps into fewer
+    // columns instead of cutting its entries ("evictio", "restor").
+    showAt(QSize(1280, 720));
+    hae::widgets::BinActivityPlot* plot = window_->binPlot();
+    plot->replot();
+    QCPLegend* legend = plot->legend;
+    QVERIFY(legend->itemCount() >= 5);
+    for (int i = 0; i < legend->itemCount(); ++i) {
+      QCPAbstractLegendItem* item = legend->item(i);
+      if (!item) continue;  // an empty cell of the legend's grid
+      QVERIFY2(item->outerRect().width() >= item->minimumOuterSizeHint().width(),
+               qPrintable(QStringLiteral("legend entry %1: %2 px of %3 (plot %4 px wide)")
+                              .arg(i)
+                              .arg(item->outerRect().width())
+                              .arg(item->minimumOuterSizeHint().width())
+                              .arg(plot->width())));
+      QVERIFY(plot->rect().contains(item->outerRect()));
+    }
+  }
+
+  void headViewIsATab() {
+    QVERIFY(window_->headDock());
+    QVERIFY(window_->headKeepView());
+    // Tabbed with the plots, not a fourth column.
+    QVERIFY(window_->tabifiedDockWidgets(window_->plotDock()).contains(window_->headDock()));
+  }
 
   void plotsGrowOnLargeScreens() {
     showAt(QSize(1280, 720));

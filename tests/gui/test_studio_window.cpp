@@ -8,8 +8,11 @@
 #include <QDropEvent>
 #include <QElapsedTimer>
 #include <QFile>
+#include <QLabel>
+#include <QLineEdit>
 #include <QMessageBox>
 #include <QMimeData>
+#include <QRegularExpression>
 #include <QSettings>
 #include <QSlider>
 #include <QSpinBox>
@@ -17,9 +20,11 @@
 #include <QTemporaryDir>
 #include <QtTest>
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 #include "compare_view.h"
+#include "hae/widgets/attention_view.h"
 #include "hae/widgets/bin_activity_plot.h"
 #include "hae/widgets/cache_size_plot.h"
 #include "hae/widgets/latency_plot.h"
@@ -558,6 +563,147 @@ class StudioWindowTest : public QObject {
     QVERIFY(closeMessageBoxes(window_) >= 1);
     QVERIFY(window_->setImage(kImage));
     QVERIFY(prefillNow());
+  }
+
+  void knobTypedExactlyAndBadKnobRefused() {
+    // dap.r = 5e-5 typed as a user types it reaches the policy as 5e-5 (a spin box rounded it
+    // to 0, "evict nothing"); "-7" shows an error naming the knob and starts nothing.
+    widgets::PolicyForm* form = window_->policyForm();
+    if (form->policyBox()->findText("hae") < 0) QSKIP("this build has no HAE policy");
+    form->selectPolicy("hae");
+    auto* edit = qobject_cast<QLineEdit*>(form->editor("dap.r"));
+    QVERIFY(edit);
+    edit->setFocus();
+    edit->selectAll();
+    QTest::keyClicks(edit, "5e-5");
+    QTest::keyClick(edit, Qt::Key_Return);  // the edit is over
+    QVERIFY2(!form->hasErrors(), qPrintable(form->errors().join("; ")));
+    QVERIFY(prefillNow());
+    const auto& knobs = window_->history()->info().knobs;
+    QVERIFY(knobs.count("dap.r"));
+    const double r = std::stod(knobs.at("dap.r"));
+    QVERIFY2(std::abs(r - 5e-5) <= 1e-12, knobs.at("dap.r").c_str());
+
+    const RunId before = window_->controller()->currentRun();
+    const int steps = window_->history()->stepCount();
+    edit->selectAll();
+    QTest::keyClicks(edit, "-7");
+    QVERIFY(form->hasErrors());
+    QVERIFY(form->errorFor("dap.r").contains("dap.r"));
+    // The run buttons are off while a field is wrong ...
+    QTRY_VERIFY(!window_->runActions()[2]->isEnabled());  // Run
+    QVERIFY(!window_->runActions()[0]->isEnabled());      // Prefill
+    // ... and calling them anyway (Enter in the question) shows why and changes nothing.
+    for (auto call : {&MainWindow::prefill, &MainWindow::step, &MainWindow::compare}) {
+      QSignalSpy errors(window_, &MainWindow::errorShown);
+      (window_->*call)();
+      QCOMPARE(errors.count(), 1);
+      QVERIFY(errors.at(0).at(1).toString().contains("dap.r"));
+    }
+    QSignalSpy errors(window_, &MainWindow::errorShown);
+    window_->run();
+    QCOMPARE(errors.count(), 1);
+    QCOMPARE(window_->controller()->currentRun(), before);
+    QCOMPARE(window_->history()->stepCount(), steps);
+    QCOMPARE(std::stod(form->knobValues().at("dap.r")), r);  // the last valid value, untouched
+    QVERIFY(closeMessageBoxes(window_) >= 1);
+    edit->selectAll();
+    QTest::keyClicks(edit, "5e-5");
+    QVERIFY(!form->hasErrors());
+    QTRY_VERIFY(window_->runActions()[2]->isEnabled());
+  }
+
+  void budgetAbovePromptWarns() {
+    // SnapKV's default budget (2048 tokens) is above the fixture's ~600-token prompt: after the
+    // prefill the form says the policy evicts nothing.
+    widgets::PolicyForm* form = window_->policyForm();
+    if (form->policyBox()->findText("snapkv") < 0) QSKIP("this build has no SnapKV policy");
+    form->selectPolicy("snapkv");
+    form->resetToDefaults();
+    QVERIFY(prefillNow());
+    const int prompt = static_cast<int>(window_->history()->info().tokens.size());
+    QVERIFY(prompt < 2048);
+    QVERIFY2(!form->warnings().isEmpty(), "no warning for a budget above the prompt");
+    QVERIFY(form->warnings().join(" ").contains(QString::number(prompt)));
+    QVERIFY(!form->warningLabel()->isHidden());
+    // A budget below the prompt: no warning.
+    QVERIFY(form->setKnobText("budget", "128").isEmpty());
+    QVERIFY(form->warnings().isEmpty());
+    form->resetToDefaults();
+    form->selectPolicy("full");
+  }
+
+  void memoryBoundReadout() {
+    // After a run on the loaded model the status bar compares decode time with the memory bound
+    // (weights + live cache over the bandwidth the worker measured after the load).
+    window_->policyForm()->selectPolicy("full");
+    window_->resetRun();
+    QSignalSpy stopped(window_->controller(), &SessionController::runStopped);
+    window_->run(8);
+    QVERIFY(stopped.wait(kRunTimeoutMs));
+    QVERIFY(window_->controller()->readBandwidthGBs() > 0);
+    QVERIFY(window_->controller()->decodeWeightBytes() > 0);
+    window_->flushViews();
+    const QString text = window_->memoryBoundLabel()->text();
+    std::printf("status bar: %s (decode weights %lld bytes)\n", qPrintable(text),
+                static_cast<long long>(window_->controller()->decodeWeightBytes()));
+    const QRegularExpression pattern(QStringLiteral(
+        R"(decode ([0-9.]+) ms/token, ([0-9.]+)x the memory bound \(([0-9]+) GB/s)"));
+    const QRegularExpressionMatch m = pattern.match(text);
+    QVERIFY2(m.hasMatch(), qPrintable(text));
+    QVERIFY(m.captured(1).toDouble() > 0);
+    QVERIFY(m.captured(2).toDouble() > 0);
+    QVERIFY(window_->memoryBoundLabel()->isVisible());
+  }
+
+  void evictedStyleAndHeadView() {
+    // View > Evicted patches reaches the main and both comparison overlays.
+    const QList<QAction*> styles = window_->evictedStyleActions();
+    QCOMPARE(styles.size(), 3);
+    using Style = widgets::PatchOverlayView::EvictedStyle;
+    styles[1]->trigger();
+    QCOMPARE(window_->overlay()->evictedStyle(), Style::Hatch);
+    QCOMPARE(window_->compareView()->overlayA()->evictedStyle(), Style::Hatch);
+    QCOMPARE(window_->compareView()->overlayB()->evictedStyle(), Style::Hatch);
+    styles[2]->trigger();
+    QCOMPARE(window_->overlay()->evictedStyle(), Style::Outline);
+    QVERIFY(styles[2]->isChecked() && !styles[1]->isChecked());
+    styles[0]->trigger();
+    QCOMPARE(window_->compareView()->overlayB()->evictedStyle(), Style::Tint);
+    // The per-head view follows the Layer slider.
+    window_->allLayersBox()->setChecked(false);
+    window_->layerSlider()->setValue(3);
+    QCOMPARE(window_->headKeepView()->layer(), 3);
+    window_->layerSlider()->setValue(1);
+    QCOMPARE(window_->headKeepView()->layer(), 1);
+    window_->allLayersBox()->setChecked(true);
+    // The comparison shows no second policy form of its own (Setup has B's).
+    QVERIFY(!window_->compareView()->formVisible());
+  }
+
+  void unknownWordsAreNamed() {
+    // The demo model has a 121-word vocabulary and an <unk> token: a word outside it is named
+    // beside the question before any run.
+    const QString demo = QStringLiteral(HAE_TEST_DATA "/../../resources/demo/model");
+    if (!QFileInfo::exists(demo + "/tokenizer.json")) QSKIP("no demo model in this checkout");
+    StudioOptions options;
+    options.loadDemo = false;
+    MainWindow fresh(options);
+    fresh.show();
+    QSignalSpy loaded(fresh.controller(), &SessionController::modelLoaded);
+    fresh.loadModel(demo);
+    QVERIFY(loaded.wait(kLoadTimeoutMs));
+    QTest::keyClicks(fresh.promptEdit(), "what colour is the zzyzx circle?");
+    QTRY_VERIFY(fresh.unknownWordsLabel()->isVisible());
+    QCOMPARE(fresh.unknownWords(), QStringList{"zzyzx"});
+    QVERIFY(fresh.unknownWordsLabel()->text().contains("1 word"));
+    QVERIFY(fresh.unknownWordsLabel()->text().contains("zzyzx"));
+    fresh.setPrompt("what colour is the circle?");
+    QTRY_VERIFY(!fresh.unknownWordsLabel()->isVisible());
+    // The fixture checkpoint has no tokenizer: no warning whatever the words.
+    window_->setPrompt("zzyzx qqq?");
+    QVERIFY(window_->unknownWords().isEmpty());
+    window_->setPrompt(QStringLiteral("what is in the picture?"));
   }
 };
 

@@ -76,6 +76,9 @@ BinActivityPlot::BinActivityPlot(RunHistory* history, QWidget* parent) : LivePlo
   legend->setWrap(3);
   legend->setFillOrder(QCPLayoutGrid::foColumnsFirst, true);
   legend->setMargins(QMargins(4, 0, 4, 0));
+  // Small swatches and tight entries: two columns fit a half-width plot at 1280 px.
+  legend->setIconSize(18, 10);
+  legend->setIconTextPadding(4);
   QFont f = legend->font();
   f.setPointSizeF(f.pointSizeF() * 0.85);
   legend->setFont(f);
@@ -95,6 +98,34 @@ BinActivityPlot::BinActivityPlot(RunHistory* history, QWidget* parent) : LivePlo
 
   setStepAxisRect(axisRect());
   rebuild();
+}
+
+void BinActivityPlot::fitLegend() {
+  // Columns of the widest entry (icon, padding, name) that the plot's width holds, at most 3.
+  const QFontMetrics fm(legend->font());
+  int widest = 0;
+  for (int i = 0; i < legend->itemCount(); ++i)
+    if (auto* item = qobject_cast<QCPPlottableLegendItem*>(legend->item(i)))
+      widest = std::max(widest, fm.horizontalAdvance(item->plottable()->name()));
+  if (widest == 0) return;
+  QMargins itemMargins;
+  for (int i = 0; i < legend->itemCount(); ++i)
+    if (QCPAbstractLegendItem* item = legend->item(i)) {  // empty cells of the grid are null
+      item->setMargins(QMargins(3, 1, 3, 1));
+      itemMargins = item->margins();
+    }
+  const int entry = legend->iconSize().width() + legend->iconTextPadding() + widest +
+                    itemMargins.left() + itemMargins.right() + legend->columnSpacing();
+  const int columns = std::clamp((width() - 16) / entry, 1, 3);
+  if (legend->wrap() != columns) {
+    legend->setWrap(columns);
+    legend->setFillOrder(QCPLayoutGrid::foColumnsFirst, true);
+  }
+}
+
+void BinActivityPlot::resizeEvent(QResizeEvent* event) {
+  fitLegend();
+  LivePlot::resizeEvent(event);
 }
 
 void BinActivityPlot::clearData() {

@@ -172,6 +172,8 @@ void PolicyForm::buildForm() {
       formLayout_->addWidget(box);
     }
     form->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
+    // A narrow Setup panel (1280 px screens) puts a field under its label rather than scroll.
+    form->setRowWrapPolicy(QFormLayout::WrapLongRows);
     groups.emplace_back(group, form);
     return form;
   };
@@ -195,6 +197,9 @@ void PolicyForm::buildForm() {
         break;
       case KnobType::Choice: {
         auto* box = new QComboBox(parent);
+        // Not as wide as the longest choice ("text-after-image"): the popup shows them whole.
+        box->setSizeAdjustPolicy(QComboBox::AdjustToMinimumContentsLengthWithIcon);
+        box->setMinimumContentsLength(8);
         for (const auto& c : spec.choices) box->addItem(QString::fromStdString(c));
         editor = box;
         break;

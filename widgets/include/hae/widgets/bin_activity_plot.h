@@ -24,8 +24,12 @@ class BinActivityPlot : public LivePlot {
   void clearData() override;
   void appendStepData(int index) override;
   void prepareReplot() override;
+  // Fewer legend columns when narrow (a half-width plot at 1280 px), so no entry is cut off.
+  void resizeEvent(QResizeEvent* event) override;
 
  private:
+  void fitLegend();
+
   QCPBars* bars_[4] = {};
   QCPGraph* occupancy_ = nullptr;
   QCPTextElement* prefillLabel_ = nullptr;
