@@ -127,13 +127,37 @@ TEST(BenchGrid, PaperPreset) {
   const auto cells = expandGrid(presetGrid("paper", {}));
   std::set<std::string> keys;
   for (const auto& c : cells) keys.insert(c.key);
-  for (const char* k :
-       {"full", "hae b=0.59", "h2o b=0.59", "snapkv b=0.59", "pyramidkv b=0.59", "fastv b=0.59",
-        "streaming b=0.59", "hae b=0.59 dap.r=0.0002", "hae b=0.59 dap.r=0.001",
-        "hae b=0.59 dap.r=0.0012", "hae b=0.59 dap.r=0.003",
-        "hae b=0.59 ddes.bin=16", "hae b=0.59 ddes.bin=128"})
+  for (const char* k : {"full",
+                        "hae b=0.59",
+                        "h2o b=0.59",
+                        "snapkv b=0.59",
+                        "pyramidkv b=0.59",
+                        "fastv b=0.59",
+                        "streaming b=0.59",
+                        "random b=0.59",
+                        "uniform b=0.59",
+                        "divprune b=0.59",
+                        "fastervlm b=0.59",
+                        "visionzip b=0.59",
+                        "cdpruner b=0.59",
+                        "dart b=0.59",
+                        "pyramiddrop b=0.59",
+                        "hae b=0.59 dap.r=0.0002",
+                        "hae b=0.59 dap.r=0.001",
+                        "hae b=0.59 dap.r=0.0012",
+                        "hae b=0.59 dap.r=0.003",
+                        "hae b=0.59 ddes.bin=16",
+                        "hae b=0.59 ddes.bin=128"})
     EXPECT_TRUE(keys.count(k)) << k;
-  EXPECT_EQ(cells.size(), 7u + 5u + 3u);
+  EXPECT_EQ(cells.size(), 15u + 5u + 3u);
+  // Token budgets reach every budgeted cell of the preset, ratios and counts side by side.
+  const auto mixed = expandGrid(presetGrid("paper", {0.5}, {64}));
+  std::set<std::string> mixed_keys;
+  for (const auto& c : mixed) mixed_keys.insert(c.key);
+  for (const char* k :
+       {"uniform b=0.5", "uniform b=64t", "hae b=64t", "cdpruner b=64t", "hae b=64t ddes.bin=16"})
+    EXPECT_TRUE(mixed_keys.count(k)) << k;
+  EXPECT_EQ(mixed.size(), 1u + 2 * 14u + 2 * 5u + 2 * 3u);
   EXPECT_THROW(presetGrid("nope", {}), hae::Error);
 }
 
@@ -186,6 +210,41 @@ TEST(BenchBudget, EachPolicysConvention) {
   EXPECT_TRUE(budgetKnobs("full", 0.5, shape).empty());
   EXPECT_FALSE(policyTakesBudget("full"));
   EXPECT_FALSE(policyTakesBudget("mustdrop"));
+}
+
+TEST(BenchBudget, TokenCountsAndRatios) {
+  const BudgetList l = parseBudgetList("0.5, 64t,0.25");
+  EXPECT_EQ(l.ratios, (std::vector<double>{0.5, 0.25}));
+  EXPECT_EQ(l.tokens, std::vector<int>{64});
+  auto message = [](const std::string& text) {
+    try {
+      parseBudgetList(text);
+    } catch (const hae::Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  for (const char* bad : {"64x", "-1", "0t", "1.5t", "t", "-3t", "0"}) {
+    const std::string m = message(bad);
+    EXPECT_EQ(m.rfind("--budget", 0), 0u) << bad << ": " << m;
+    EXPECT_NE(m.find(bad), std::string::npos) << m;
+  }
+  // 64 kept visual tokens of 150 in a 200-token prompt: 50 text + 64 = 114 of 200.
+  const CaseShape shape{200, 150};
+  EXPECT_DOUBLE_EQ(budgetFromTokens(64, shape), 114.0 / 200.0);
+  EXPECT_DOUBLE_EQ(budgetFromTokens(500, shape), 1.0);
+  EXPECT_THROW(budgetFromTokens(0, shape), hae::Error);
+  const auto cells =
+      expandGrid({GridBlock{{"uniform", "snapkv", "pyramiddrop", "full"}, {}, {}, {}, {64}}});
+  ASSERT_EQ(cells.size(), 4u);
+  EXPECT_EQ(cells[1].key, "uniform b=64t");
+  EXPECT_EQ(cells[2].key, "snapkv b=64t");
+  // A vision pruner keeps exactly T visual tokens: it prunes (150 - 64) / 150 of them.
+  EXPECT_NEAR(std::stod(cellKnobs(cells[1], shape).at("ratio")), 86.0 / 150.0, 1e-5);
+  // A KV policy keeps the same number of prompt tokens.
+  EXPECT_NEAR(std::stod(cellKnobs(cells[2], shape).at("keep_ratio")), 114.0 / 200.0, 1e-5);
+  EXPECT_TRUE(cellKnobs(cells[3], shape).count("lambda"));
+  EXPECT_EQ(cells[3].key, "pyramiddrop b=64t");
 }
 
 TEST(BenchShard, EveryCaseExactlyOnce) {
@@ -575,4 +634,280 @@ TEST(BenchCases, JsonlFromAStream) {
   }
   std::istringstream empty("\n \n");
   EXPECT_THROW(parseJsonlCases(empty, "mem.jsonl", "root", 0), hae::Error);
+}
+
+// ---- VLMEvalKit TSV --------------------------------------------------------------------------
+
+namespace {
+
+std::string tsvError(const std::string& text) {
+  std::istringstream in(text);
+  try {
+    parseTsvCases(in, "bad.tsv", "root", 0);
+  } catch (const hae::Error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+// Base64 of the committed demo scene PNG in the first row of the test TSV, for bad-file variants.
+std::string firstImageBase64() {
+  const std::string tsv = slurp(fs::path(HAE_TEST_DATA) / "bench" / "demo_scenes.tsv");
+  const auto row = tsv.find('\n') + 1;
+  const auto end = tsv.find('\n', row);
+  const std::string line = tsv.substr(row, end - row);
+  const auto last_tab = line.rfind('\t');
+  std::string b64 = line.substr(last_tab + 1);
+  return b64.substr(1, b64.size() - 2);  // quoted
+}
+
+}  // namespace
+
+TEST(BenchTsv, Base64) {
+  EXPECT_EQ(decodeBase64("aGVsbG8="), std::optional<std::string>("hello"));
+  EXPECT_EQ(decodeBase64("aGVs\nbG8h"), std::optional<std::string>("hello!"));
+  EXPECT_EQ(decodeBase64("aGk="), std::optional<std::string>("hi"));
+  EXPECT_EQ(decodeBase64("aA=="), std::optional<std::string>("h"));
+  EXPECT_FALSE(decodeBase64("aGVsbG8"));   // not a multiple of 4
+  EXPECT_FALSE(decodeBase64("aGV=bG8="));  // padding inside
+  EXPECT_FALSE(decodeBase64("aGVs!G8="));  // outside the alphabet
+  EXPECT_FALSE(decodeBase64("a==="));
+  EXPECT_FALSE(decodeBase64(""));
+}
+
+TEST(BenchTsv, ReadsTheDemoScenesFile) {
+  const std::string path = (fs::path(HAE_TEST_DATA) / "bench" / "demo_scenes.tsv").string();
+  const auto cases = loadDataCases(path, 5);
+  ASSERT_EQ(cases.size(), 6u);
+  EXPECT_EQ(cases[0].index, 5);
+  EXPECT_EQ(cases[0].id, "tsv:demo_scenes.tsv:1");
+  EXPECT_EQ(cases[0].scoring, BenchCase::Scoring::Choice);
+  EXPECT_EQ(cases[0].answer, "B");
+  EXPECT_EQ(cases[0].choices.at("B"), "cyan");
+  EXPECT_EQ(cases[0].category, "colour_of_shape");
+  // VLMEvalKit's multiple-choice prompt, with the hint first where the row has one.
+  EXPECT_EQ(cases[0].question,
+            "Question: tell me the color of the circle.\nOptions:\nA. red\nB. cyan\nC. "
+            "green\nD. blue\nPlease select the correct answer from the options above. \n");
+  EXPECT_EQ(cases[1].question.rfind("Hint: The scene holds simple shapes.\nQuestion: what", 0), 0u);
+  // Row 4 names row 1's index instead of repeating its image (as MMBench does).
+  EXPECT_EQ(cases[3].scoring, BenchCase::Scoring::Exact);
+  EXPECT_EQ(cases[3].question, "tell me the color of the circle.");
+  ASSERT_EQ(cases[3].image_data.size(), 1u);
+  EXPECT_EQ(cases[3].image_data[0], cases[0].image_data[0]);
+  EXPECT_EQ(cases[4].scoring, BenchCase::Scoring::YesNo);
+  EXPECT_EQ(cases[5].answer, "bottom left");
+  EXPECT_EQ(cases[0].image_data[0].rfind("\x89PNG", 0), 0u);
+  // The images are written on demand, byte for byte.
+  const fs::path dir = freshDir("tsv_images");
+  BenchCase c = cases[3];
+  materializeImages(c, dir.string());
+  ASSERT_EQ(c.images.size(), 1u);
+  EXPECT_EQ(fs::path(c.images[0]).extension(), ".png");
+  EXPECT_EQ(slurp(c.images[0]), cases[0].image_data[0]);
+}
+
+TEST(BenchTsv, BadFilesNameLineAndColumn) {
+  const std::string header = "index\tquestion\tanswer\tA\tB\timage\n";
+  const std::string good = firstImageBase64();
+  ASSERT_GT(good.size(), 1000u);
+  // The good row parses, so each failure below is the one thing changed.
+  {
+    std::istringstream in(header + "1\tq?\tA\tred\tblue\t" + good + "\n");
+    EXPECT_EQ(parseTsvCases(in, "bad.tsv", "root", 0).size(), 1u);
+  }
+  std::string bad_b64 = good;
+  bad_b64[100] = '%';
+  EXPECT_NE(
+      tsvError(header + "1\tq?\tA\tred\tblue\t" + good + "\n2\tq?\tA\tred\tblue\t" + bad_b64 + "\n")
+          .find("bad.tsv:3: column 'image': not valid base64"),
+      std::string::npos);
+  // Valid base64 of text, not an image.
+  const std::string text_b64 =
+      "VGhpcyBpcyBwbGFpbiB0ZXh0LCBub3QgYW4gaW1hZ2UsIHRob3VnaCBpdCBpcyB2YWxpZCBiYXNlNjQu";
+  EXPECT_NE(tsvError(header + "1\tq?\tA\tred\tblue\t" + text_b64 + "\n")
+                .find("bad.tsv:2: column 'image': the decoded"),
+            std::string::npos);
+  EXPECT_NE(tsvError("index\tanswer\timage\n1\tA\t" + good + "\n")
+                .find("bad.tsv:1: missing column 'question'"),
+            std::string::npos);
+  EXPECT_NE(
+      tsvError("index\tquestion\tanswer\n1\tq\ta\n").find("bad.tsv:1: missing column 'image'"),
+      std::string::npos);
+  EXPECT_NE(tsvError(header + "1\tq?\tC\tred\tblue\t" + good + "\n")
+                .find("bad.tsv:2: column 'answer': 'C' is not one of the options"),
+            std::string::npos);
+  EXPECT_NE(tsvError(header + "1\tq?\tA\tred\tblue\t7\n")
+                .find("bad.tsv:2: column 'image': '7' is neither base64 nor the index"),
+            std::string::npos);
+  EXPECT_NE(tsvError(header + "1\tq?\tA\tred\n").find("bad.tsv:2: 4 fields, the header has 6"),
+            std::string::npos);
+  EXPECT_NE(
+      tsvError(header + "1\t\"q?\tA\tred\tblue\t" + good + "\n").find("unterminated quoted field"),
+      std::string::npos);
+  EXPECT_NE(tsvError(header).find("no rows"), std::string::npos);
+}
+
+TEST(BenchTsv, QuotedFieldsSpanLines) {
+  const std::string good = firstImageBase64();
+  std::istringstream in(
+      "\"index\"\t\"question\"\t\"answer\"\t\"image\"\r\n\"1\"\t\"two\nlines, "
+      "\"\"quoted\"\"\"\t\"yes\"\t\"" +
+      good + "\"\r\n\"2\"\t\"q\"\t\"no\"\t\"1\"\r\n");
+  const auto cases = parseTsvCases(in, "q.tsv", "root", 0);
+  ASSERT_EQ(cases.size(), 2u);
+  EXPECT_EQ(cases[0].question, "two\nlines, \"quoted\"");
+  EXPECT_EQ(cases[1].id, "tsv:q.tsv:2");
+  EXPECT_EQ(cases[1].scoring, BenchCase::Scoring::YesNo);
+  // The line numbers count the line inside the quoted field.
+  std::istringstream bad("index\tquestion\tanswer\timage\n1\t\"a\nb\"\tyes\t" + good +
+                         "\n2\tq\tno\t%%%%" + std::string(70, 'A') + "\n");
+  try {
+    parseTsvCases(bad, "q.tsv", "root", 0);
+    FAIL() << "no error";
+  } catch (const hae::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("q.tsv:4: column 'image'"), std::string::npos) << e.what();
+  }
+}
+
+TEST(BenchMetrics, ChoiceAndYesNoAsVlmEvalKit) {
+  const std::map<std::string, std::string> choices{
+      {"A", "red"}, {"B", "cyan"}, {"C", "green"}, {"D", "blue"}};
+  EXPECT_EQ(inferChoice("B", choices), "B");
+  EXPECT_EQ(inferChoice("(C) green.", choices), "C");
+  EXPECT_EQ(inferChoice("The answer is D", choices), "D");
+  EXPECT_EQ(inferChoice("cyan", choices), "B");             // by the option's text
+  EXPECT_EQ(inferChoice("Cyan circle", choices), "B");      // case-insensitive
+  EXPECT_EQ(inferChoice("B or C", choices), "");            // two letters
+  EXPECT_EQ(inferChoice("red and blue", choices), "");      // two texts
+  EXPECT_EQ(inferChoice("A circle is cyan", choices), "");  // "A" as an article
+  EXPECT_EQ(inferChoice("A", choices), "A");
+  EXPECT_EQ(inferYesNo("Yes, there is."), "yes");
+  EXPECT_EQ(inferYesNo("no"), "no");
+  EXPECT_EQ(inferYesNo("yes and no"), "");
+  EXPECT_EQ(inferYesNo("maybe"), "");
+  BenchCase mc;
+  mc.scoring = BenchCase::Scoring::Choice;
+  mc.choices = choices;
+  mc.answer = "B";
+  EXPECT_TRUE(answerCorrect(mc, "cyan"));
+  EXPECT_TRUE(answerCorrect(mc, "B."));
+  EXPECT_FALSE(answerCorrect(mc, "A"));
+  EXPECT_FALSE(answerCorrect(mc, "no idea"));
+  EXPECT_TRUE(answersAgree(mc, "cyan", "B"));
+  EXPECT_FALSE(answersAgree(mc, "no idea", "nothing"));  // unreadable answers do not agree
+  EXPECT_TRUE(answersAgree(mc, "no idea", "no idea"));   // unless they are the same text
+  BenchCase yn;
+  yn.scoring = BenchCase::Scoring::YesNo;
+  yn.answer = "Yes";
+  EXPECT_TRUE(answerCorrect(yn, "yes"));
+  EXPECT_FALSE(answerCorrect(yn, "no"));
+  BenchCase ex;
+  ex.answer = "bottom left";
+  EXPECT_TRUE(answerCorrect(ex, "Bottom left."));
+  EXPECT_FALSE(answerCorrect(ex, "left"));
+}
+
+// ---- Trade-off plots -------------------------------------------------------------------------
+
+namespace {
+
+CellSummary plotCell(const std::string& policy, double acc, double kib, double prefill,
+                     double decode) {
+  CellSummary c;
+  c.cell = policy;
+  c.policy = policy;
+  c.cases = c.short_cases = 10;
+  c.short_accuracy = acc;
+  c.mean_bytes = kib * 1024;
+  c.prefill_ms = prefill;
+  c.decode_ms_per_token = decode;
+  return c;
+}
+
+std::size_t count(const std::string& text, const std::string& what) {
+  std::size_t n = 0;
+  for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST(BenchPlots, ParetoFrontAndOnePointPerCell) {
+  // full: best and biggest; hae: as good with less (dominates full on KV); uniform: less memory,
+  // worse (on the front); random: worse and bigger than uniform (dominated); snapkv: dominated
+  // by hae.
+  const std::vector<CellSummary> cells{
+      plotCell("full", 1.0, 300, 10, 0.8), plotCell("hae", 1.0, 200, 11, 0.9),
+      plotCell("uniform", 0.8, 150, 9, 0.7), plotCell("random", 0.7, 160, 9.5, 0.75),
+      plotCell("snapkv", 0.9, 210, 11, 0.9)};
+  EXPECT_EQ(paretoFront(cells, PlotAxis::MeanKvBytes), (std::vector<std::size_t>{2, 1}));
+  // On prefill time full (10 ms, 1.0) dominates hae and snapkv.
+  EXPECT_EQ(paretoFront(cells, PlotAxis::PrefillMs), (std::vector<std::size_t>{2, 0}));
+  for (PlotAxis a : {PlotAxis::MeanKvBytes, PlotAxis::PrefillMs, PlotAxis::DecodeMsPerToken}) {
+    const std::string svg = tradeoffSvg(cells, a);
+    EXPECT_EQ(count(svg, "class=\"cell\""), cells.size());
+    EXPECT_EQ(count(svg, "class=\"pareto\""), 1u);
+    EXPECT_EQ(count(svg, "data-front=\"1\""), paretoFront(cells, a).size());
+    EXPECT_EQ(svg.rfind("<svg", 0), 0u);
+  }
+  // Stages from the catalog colour the points.
+  const std::string svg = tradeoffSvg(cells, PlotAxis::MeanKvBytes);
+  EXPECT_NE(svg.find("data-cell=\"uniform\" data-stage=\"V\""), std::string::npos);
+  EXPECT_NE(svg.find("data-cell=\"snapkv\" data-stage=\"K\""), std::string::npos);
+  EXPECT_NE(svg.find("data-cell=\"hae\" data-stage=\"P+K\""), std::string::npos);
+  // The front's staircase: uniform, the corner below hae, hae, the right edge.
+  const auto at = svg.find("class=\"pareto\"");
+  const auto pts = svg.find("points=\"", at);
+  const std::string points = svg.substr(pts + 8, svg.find('"', pts + 8) - pts - 8);
+  EXPECT_EQ(count(points, ","), 4u);
+}
+
+TEST(BenchPlots, RunWritesHtmlAndSvgs) {
+  const fs::path out = freshDir("plots");
+  FakeRunner runner;
+  BenchOptions o;
+  o.out_dir = out.string();
+  const auto cells = smallGrid();
+  runBench(cells, fakeCases(3), runner, o);
+  for (const char* f : {"tradeoff_kv.svg", "tradeoff_prefill.svg", "tradeoff_decode.svg"}) {
+    const std::string svg = slurp(out / f);
+    EXPECT_EQ(count(svg, "class=\"cell\""), cells.size()) << f;
+    EXPECT_EQ(count(svg, "class=\"pareto\""), 1u) << f;
+  }
+  const std::string html = slurp(out / "summary.html");
+  EXPECT_EQ(count(html, "<svg"), 3u);
+  EXPECT_EQ(count(html, "class=\"cell\""), 3 * cells.size());
+  // Self-contained: nothing fetched from elsewhere.
+  EXPECT_EQ(html.find("src=\"http"), std::string::npos);
+  EXPECT_EQ(html.find("<link"), std::string::npos);
+  for (const auto& c : cells) EXPECT_NE(html.find("<td>" + c.key + "</td>"), std::string::npos);
+}
+
+TEST(BenchTsv, ImagePathColumnIsRelativeToTheFile) {
+  const fs::path dir = freshDir("tsv_paths");
+  {
+    std::ofstream png(dir / "scene.png", std::ios::binary);
+    png << *decodeBase64(firstImageBase64());
+  }
+  {
+    std::ofstream tsv(dir / "paths.tsv");
+    tsv << "index\timage_path\tquestion\tanswer\n7\tscene.png\tis it red?\tno\n";
+  }
+  const auto cases = loadDataCases((dir / "paths.tsv").string(), 0);
+  ASSERT_EQ(cases.size(), 1u);
+  EXPECT_EQ(cases[0].images, std::vector<std::string>{(dir / "scene.png").string()});
+  EXPECT_TRUE(cases[0].image_data.empty());
+  EXPECT_EQ(cases[0].scoring, BenchCase::Scoring::YesNo);
+  {
+    std::ofstream tsv(dir / "gone.tsv");
+    tsv << "index\timage_path\tquestion\tanswer\n7\tnope.png\tq\tno\n";
+  }
+  try {
+    loadDataCases((dir / "gone.tsv").string(), 0);
+    FAIL() << "no error";
+  } catch (const hae::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("gone.tsv:2: column 'image_path':"), std::string::npos)
+        << e.what();
+  }
 }

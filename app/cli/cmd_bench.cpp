@@ -62,13 +62,18 @@ class SessionRunner : public bench::CaseRunner {
 
 std::vector<bench::GridBlock> gridFromArgs(const BenchArgs& a) {
   std::vector<double> budgets;
-  for (const auto& b : a.budgets)
-    for (double x : bench::parseBudgets(b)) budgets.push_back(x);
+  std::vector<int> tokens;
+  for (const auto& b : a.budgets) {
+    const bench::BudgetList list = bench::parseBudgetList(b);
+    budgets.insert(budgets.end(), list.ratios.begin(), list.ratios.end());
+    tokens.insert(tokens.end(), list.tokens.begin(), list.tokens.end());
+  }
   std::vector<bench::GridBlock> blocks;
-  if (!a.preset.empty()) blocks = bench::presetGrid(a.preset, budgets);
+  if (!a.preset.empty()) blocks = bench::presetGrid(a.preset, budgets, tokens);
   bench::GridBlock flags;
   flags.policies = a.policies;
   flags.budgets = budgets;
+  flags.token_budgets = tokens;
   for (const auto& s : a.sets) flags.sets.push_back(bench::parseKnobSetting(s, "--set"));
   for (const auto& s : a.sweeps) flags.sweeps.push_back(bench::parseKnobSetting(s, "--sweep"));
   if (a.preset.empty() && a.policies.empty())
@@ -103,11 +108,11 @@ void runBenchCommand(const BenchArgs& a, const GlobalOptions& global) {
   const bench::Shard shard = bench::parseShard(a.shard);
   std::vector<bench::BenchCase> cases = bench::demoCases(a.demo, a.describe);
   for (const auto& path : a.data) {
-    auto more = bench::loadJsonlCases(path, static_cast<int>(cases.size()));
+    auto more = bench::loadDataCases(path, static_cast<int>(cases.size()));
     cases.insert(cases.end(), more.begin(), more.end());
   }
   if (cases.empty())
-    throw Error("hae bench: no cases; give --demo N, --describe M or --data FILE.jsonl");
+    throw Error("hae bench: no cases; give --demo N, --describe M or --data FILE.jsonl|.tsv");
   int mine = 0;
   for (const auto& c : cases) mine += bench::inShard(c, shard);
 
@@ -178,8 +183,12 @@ void runBenchCommand(const BenchArgs& a, const GlobalOptions& global) {
 std::string budgetHelp() {
   std::string out = "Budget conventions (b = fraction of the full cache's prompt tokens kept):\n";
   for (const char* p : {"hae", "h2o", "snapkv", "pyramidkv", "adakv", "fastv", "streaming", "tova",
-                        "random", "mustdrop", "full"})
+                        "random", "uniform", "divprune", "fastervlm", "visionzip", "cdpruner",
+                        "dart", "pyramiddrop", "mustdrop", "full"})
     out += "  " + bench::budgetConvention(p) + "\n";
+  out +=
+      "A token budget Tt (e.g. 64t) is b = min(1, (prompt - visual + T) / prompt) per case: "
+      "visual pruners keep T visual tokens, KV policies the same number of prompt tokens.\n";
   return out;
 }
 
@@ -201,19 +210,24 @@ void addBenchCommand(CLI::App& app, const GlobalOptions& global) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option(
       "--data", a->data,
-      "JSON lines of {\"image\", \"question\", \"answer\"[, \"kind\": short|long]} (repeatable; "
-      "image paths relative to the file)");
+      "FILE.jsonl: JSON lines of {\"image\", \"question\", \"answer\"[, \"kind\": short|long]} "
+      "(image paths relative to the file); FILE.tsv: a VLMEvalKit TSV (index, image as base64, "
+      "question, answer, A-D options, category); repeatable");
   cmd->add_option("--policy", a->policies,
                   "policy to run (repeatable; the full cache always runs first)");
-  cmd->add_option("--budget", a->budgets, "budgets b in (0, 1], comma separated (repeatable)");
+  cmd->add_option(
+      "--budget", a->budgets,
+      "budgets: ratios b in (0, 1] or token counts Tt (64t), comma separated (repeatable)");
   cmd->add_option("--set", a->sets, "[policy:]knob=value for every cell (repeatable)");
   cmd->add_option("--sweep", a->sweeps, "[policy:]knob=v1,v2,... a grid axis (repeatable)");
   cmd->add_option(
       "--preset", a->preset,
-      "paper: full, hae, h2o, snapkv, pyramidkv, fastv, streaming at matched memory (--budget, "
-      "default 0.59) + HAE's dap.r and ddes.bin sweeps");
-  cmd->add_option("--out", a->out,
-                  "output folder: results.jsonl, summary.csv / .json / .md, images/");
+      "paper: full, hae, h2o, snapkv, pyramidkv, fastv, streaming, random, uniform, divprune, "
+      "fastervlm, visionzip, cdpruner, dart, pyramiddrop at matched memory (--budget, default "
+      "0.59) + HAE's dap.r and ddes.bin sweeps");
+  cmd->add_option(
+      "--out", a->out,
+      "output folder: results.jsonl, summary.csv / .json / .md / .html, tradeoff_*.svg, images/");
   cmd->add_flag("--resume", a->resume,
                 "continue the run in --out, skipping finished (cell, case) pairs");
   cmd->add_option("--shard", a->shard, "i/N: run the cases with index % N == i-1 (all cells each)");

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `hae bench` end to end on the llava-medium fixture: two demo questions x (full + hae), run as two
-# shards and merged; resume, refusal to overwrite, and bad input each give one line and a non-zero
-# exit. Usage: bench_test.sh HAE TEST_DATA_DIR WORK_DIR
+# shards and merged; then a VLMEvalKit TSV of demo scenes on the demo model with token budgets and
+# visual-token pruners (shards, merge, resume, plots); resume, refusal to overwrite, and bad input
+# (budgets, TSV files) each give one line and a non-zero exit. Usage: bench_test.sh HAE TEST_DATA_DIR WORK_DIR
 set -u
 hae=$1
 data=$2
@@ -83,7 +84,57 @@ expect_error "merge of differing shards" \
   bench merge "$work/s1" "$work/s2_long" --out "$work/merged_bad"
 check "refused merge wrote nothing" "[ ! -e '$work/merged_bad/results.jsonl' ]"
 
-# The preset expands without running anything.
+# The preset expands without running anything, the visual-token pruners beside the KV methods.
 out=$("$hae" -q bench --preset paper --demo 4 --dry-run)
 check "paper preset dry run lists its cells" "grep -q 'hae b=0.59 ddes.bin=16' <<<\"\$out\" && grep -q 'streaming b=0.59' <<<\"\$out\""
+for p in random uniform divprune fastervlm visionzip cdpruner dart pyramiddrop; do
+  check "paper preset has $p" "grep -q '^  $p b=0.59 ' <<<\"\$out\""
+done
+out=$("$hae" -q bench --preset paper --demo 4 --budget 0.5,64t --dry-run)
+check "paper preset with a token budget" "grep -q '^  uniform b=64t  *keep=0 ratio=0.555556' <<<\"\$out\" && grep -q '^  uniform b=0.5 ' <<<\"\$out\""
+
+# Budgets: a ratio or a token count; anything else is refused naming the flag.
+expect_error "budget with a bad unit" "--budget '64x'" bench --demo 1 --policy hae --budget 64x --out "$work/bad"
+expect_error "negative budget" "--budget -1" bench --demo 1 --policy hae --budget=-1 --out "$work/bad"
+expect_error "zero tokens" "--budget 0t" bench --demo 1 --policy hae --budget 0t --out "$work/bad"
+
+# A VLMEvalKit TSV (demo scenes, multiple choice and open questions) on the demo model, with a
+# token budget and the new pruners: two shards, merged, resumed.
+tsv="$data/bench/demo_scenes.tsv"
+tcommon=(--data "$tsv" --policy uniform --policy divprune --policy snapkv --budget 64t --max-new-tokens 3)
+"$hae" -q --threads 2 bench "${tcommon[@]}" --shard 1/2 --out "$work/t1" 2>"$work/t1.err"
+check "tsv shard 1/2 exits 0 ($(head -c 300 "$work/t1.err"))" "[ $? -eq 0 ]"
+"$hae" -q --threads 2 bench "${tcommon[@]}" --shard 2/2 --out "$work/t2" 2>"$work/t2.err"
+check "tsv shard 2/2 exits 0 ($(head -c 300 "$work/t2.err"))" "[ $? -eq 0 ]"
+check "tsv shard 1: 3 rows x 4 cells" "[ $(lines "$work/t1/results.jsonl") -eq 12 ]"
+check "tsv images written from base64" "[ \$(ls '$work/t1/images' | grep -c '^tsv_demo_scenes.tsv_.*\.png$') -eq 3 ]"
+check "multiple-choice prompt as VLMEvalKit's" "grep -q 'Please select the correct answer from the options above' '$work/t1/results.jsonl'"
+"$hae" -q bench merge "$work/t1" "$work/t2" --out "$work/tm" 2>"$work/tm.err"
+check "tsv merge exits 0 ($(head -c 300 "$work/tm.err"))" "[ $? -eq 0 ]"
+check "tsv merged: 6 rows x 4 cells" "[ $(lines "$work/tm/results.jsonl") -eq 24 ]"
+check "tsv merged csv rows" "grep -q '^uniform b=64t,uniform,64t,,6,6,' '$work/tm/summary.csv' && grep -q '^divprune b=64t,divprune,64t,,6,' '$work/tm/summary.csv'"
+for f in tradeoff_kv.svg tradeoff_prefill.svg tradeoff_decode.svg; do
+  check "$f: one point per cell" "[ \$(grep -o 'class=\"cell\"' '$work/tm/$f' | wc -l) -eq 4 ]"
+  check "$f: the Pareto front" "[ \$(grep -o 'class=\"pareto\"' '$work/tm/$f' | wc -l) -eq 1 ]"
+done
+check "summary.html holds the three plots" "[ \$(grep -o '<svg' '$work/tm/summary.html' | wc -l) -eq 3 ]"
+check "summary.html stage-coloured points" "grep -q 'data-cell=\"uniform b=64t\" data-stage=\"V\"' '$work/tm/summary.html'"
+"$hae" -q --threads 2 bench "${tcommon[@]}" --shard 2/2 --out "$work/t2" --resume 2>"$work/tr.err"
+check "tsv resume exits 0 ($(head -c 300 "$work/tr.err"))" "[ $? -eq 0 ]"
+check "tsv resume appends nothing" "[ $(lines "$work/t2/results.jsonl") -eq 12 ]"
+# An interrupted TSV run: cut the last line in half, resume redoes just that pair.
+head -c -20 "$work/t1/results.jsonl" >"$work/t1/cut" && mv "$work/t1/cut" "$work/t1/results.jsonl"
+"$hae" -q --threads 2 bench "${tcommon[@]}" --shard 1/2 --out "$work/t1" --resume 2>"$work/tc.err"
+check "tsv resume after a cut exits 0 ($(head -c 300 "$work/tc.err"))" "[ $? -eq 0 ]"
+check "tsv resume redid the cut pair" "[ $(lines "$work/t1/results.jsonl") -eq 12 ]"
+
+# Bad TSV files: one line naming the file, line and column; nothing written.
+b64=$(sed -n 2p "$tsv" | awk -F'\t' '{print $NF}' | tr -d '"')
+printf 'index\tquestion\tanswer\timage\n1\tq\tyes\t%s\n2\tq\tno\t%s%%%%\n' "$b64" "${b64:0:200}" >"$work/badb64.tsv"
+expect_error "tsv bad base64" "badb64.tsv:3: column 'image': not valid base64" bench --data "$work/badb64.tsv" --policy hae --out "$work/badtsv"
+printf 'index\tanswer\timage\n1\tyes\t%s\n' "$b64" >"$work/nocol.tsv"
+expect_error "tsv missing column" "nocol.tsv:1: missing column 'question'" bench --data "$work/nocol.tsv" --policy hae --out "$work/badtsv"
+printf 'index\tquestion\tanswer\timage\n1\tq\tyes\t%s\n' "$(head -c 120 /dev/zero | tr '\0' 'a' | base64 -w0)" >"$work/noimg.tsv"
+expect_error "tsv payload not an image" "noimg.tsv:2: column 'image': the decoded 120 bytes are not an image" bench --data "$work/noimg.tsv" --policy hae --out "$work/badtsv"
+check "bad tsv wrote nothing" "[ ! -e '$work/badtsv' ]"
 exit $fail

@@ -36,6 +36,10 @@ std::vector<std::string> budgetKnobNames(const std::string& policy);
 std::string budgetConvention(const std::string& policy);
 std::map<std::string, std::string> budgetKnobs(const std::string& policy, double budget,
                                                const CaseShape& shape);
+// A token budget T ("64t"): the cache keeps as many prompt tokens as a visual pruner keeping T
+// visual tokens, i.e. b = min(1, (prompt - visual + T) / prompt); so visual pruners keep exactly T
+// visual tokens and KV policies the same number of prompt tokens. Throws for T < 1.
+double budgetFromTokens(int tokens, const CaseShape& shape);
 // The shape used to validate cells before anything runs (a demo-model prompt).
 inline constexpr CaseShape kNominalShape{160, 144};
 
@@ -48,6 +52,12 @@ struct KnobSetting {
 };
 KnobSetting parseKnobSetting(const std::string& text, const std::string& flag);
 std::vector<double> parseBudgets(const std::string& text);  // "0.59,0.5"; each in (0, 1]
+// "0.5,64t": ratios in (0, 1] and token counts (an integer >= 1 followed by t).
+struct BudgetList {
+  std::vector<double> ratios;
+  std::vector<int> tokens;
+};
+BudgetList parseBudgetList(const std::string& text);
 
 // Whether the catalog gives `policy` the knob (throws for an unknown policy).
 bool policyHasKnob(const std::string& policy, const std::string& knob);
@@ -55,9 +65,10 @@ bool policyHasKnob(const std::string& policy, const std::string& knob);
 // A block is a cartesian product: policies x budgets x sweeps, with `sets` fixed.
 struct GridBlock {
   std::vector<std::string> policies;
-  std::vector<double> budgets;  // empty: the policies' own defaults
+  std::vector<double> budgets;  // empty (and no token_budgets): the policies' own defaults
   std::vector<KnobSetting> sets;
   std::vector<KnobSetting> sweeps;
+  std::vector<int> token_budgets;  // "64t" budgets, after the ratios
 };
 
 struct Cell {
@@ -66,6 +77,7 @@ struct Cell {
   std::string policy;
   std::optional<double> budget;
   std::map<std::string, std::string> knobs;  // explicit knobs that differ from the defaults
+  int budget_tokens = 0;                     // > 0: a token budget ("64t"), budget unset
 };
 // Expands the blocks, full first (the reference every case is compared with, added when missing),
 // duplicates (same key) dropped. Every cell is validated against the policy catalog with the
@@ -73,7 +85,8 @@ struct Cell {
 std::vector<Cell> expandGrid(const std::vector<GridBlock>& blocks);
 // "paper": full, HAE, H2O, SnapKV, PyramidKV, FastV, StreamingLLM at matched memory (budgets
 // given, or 0.59), plus HAE's r sweep and bin-size sweep at the same budgets.
-std::vector<GridBlock> presetGrid(const std::string& name, const std::vector<double>& budgets);
+std::vector<GridBlock> presetGrid(const std::string& name, const std::vector<double>& budgets,
+                                  const std::vector<int>& token_budgets = {});
 std::vector<std::string> presetNames();
 // The cell's knobs for one case: its explicit knobs plus what the budget maps to.
 std::map<std::string, std::string> cellKnobs(const Cell& cell, const CaseShape& shape);
@@ -90,6 +103,12 @@ struct BenchCase {
   std::vector<std::string> images;  // paths; demo cases get theirs from materializeImages
   std::optional<std::uint64_t> demo_seed;
   int demo_kind = -1;  // hae::demo::SampleKind for demo cases
+  // How an answer is scored: exact match (demo, JSONL, open TSV questions), the option letter a
+  // multiple-choice answer names (VLMEvalKit's can_infer), or yes / no (MME, POPE).
+  enum class Scoring { Exact, Choice, YesNo } scoring = Scoring::Exact;
+  std::map<std::string, std::string> choices;  // letter -> option text (Choice)
+  // Encoded image files from a TSV (PNG, JPEG, ...), written by materializeImages.
+  std::vector<std::string> image_data;
 };
 // The first `short_questions` short held-out questions and `descriptions` held-out descriptions
 // (separate seed ranges), images not yet written.
@@ -104,6 +123,19 @@ std::vector<BenchCase> loadJsonlCases(const std::string& path, int first_index);
 std::vector<BenchCase> parseJsonlCases(
     std::istream& in, const std::string& path, const std::string& folder, int first_index,
     const std::function<bool(const std::string&)>& image_exists = {});
+// A VLMEvalKit TSV (MMBench, MME, POPE, SEED-Bench, ...): a header row with index, image (base64;
+// MMBench's short values name another row's index) or image_path, question, answer, optional
+// A-Z options, hint and category. Multiple-choice rows get VLMEvalKit's prompt (Hint / Question /
+// Options / "Please select the correct answer from the options above.") and letter scoring;
+// yes / no answers yes / no scoring. Every row is decoded and checked as an image here, so a bad
+// file fails (naming file:line and column) before anything runs or is written.
+std::vector<BenchCase> loadTsvCases(const std::string& path, int first_index);
+std::vector<BenchCase> parseTsvCases(std::istream& in, const std::string& path,
+                                     const std::string& folder, int first_index);
+// Standard base64 (whitespace ignored, padding required); nullopt when it is not base64.
+std::optional<std::string> decodeBase64(const std::string& text);
+// .jsonl or .tsv by the file name's ending.
+std::vector<BenchCase> loadDataCases(const std::string& path, int first_index);
 // Writes a demo case's images as PNG under `dir` (once; existing files are reused) and fills
 // `images`. No-op for cases that already have image paths.
 void materializeImages(BenchCase& c, const std::string& dir);
@@ -123,6 +155,17 @@ bool inShard(const BenchCase& c, const Shard& shard);
 // punctuation dropped: the tokens token F1 counts.
 std::vector<std::string> answerTokens(const std::string& text);
 bool exactMatch(const std::string& predicted, const std::string& reference);
+// VLMEvalKit's can_infer: the one option letter the answer names (punctuation .()[],:;!*#{}
+// split off; a lone "A" in a longer answer is taken as an article), else the one option whose text
+// it contains; "" when neither is unique.
+std::string inferChoice(const std::string& predicted,
+                        const std::map<std::string, std::string>& choices);
+// VLMEvalKit's YOrN_Extraction: "yes" / "no" when the answer has one of the words only, else "".
+std::string inferYesNo(const std::string& predicted);
+// Whether `predicted` is right for the case under its scoring; agreement compares two outputs the
+// same way (both naming the same option / yes-no, or exact match).
+bool answerCorrect(const BenchCase& c, const std::string& predicted);
+bool answersAgree(const BenchCase& c, const std::string& a, const std::string& b);
 // SQuAD-style bag-of-tokens F1: both empty 1, one empty 0.
 double tokenF1(const std::string& predicted, const std::string& reference);
 
@@ -150,6 +193,7 @@ struct CaseResult {
   std::string cell;
   std::string policy;
   std::optional<double> budget;
+  int budget_tokens = 0;
   std::map<std::string, std::string> knobs;  // the cell's explicit knobs
   int case_index = 0;
   std::string case_id;
@@ -159,6 +203,7 @@ struct CaseResult {
   RunMeasure run;
   std::string full_output;  // the full cache's answer on the same case
   bool em_ref = false, em_full = false;
+  bool full_em_ref = false;  // the full cache's answer right (under the case's scoring)
   double f1_ref = 0, f1_full = 0;
   // The full cache's numbers on the same case, for reductions and speed-ups.
   std::int64_t full_peak_bytes = 0, full_mean_bytes = 0;
@@ -176,6 +221,7 @@ struct CellSummary {
   int order = 0;
   std::string cell, policy;
   std::optional<double> budget;
+  int budget_tokens = 0;
   std::map<std::string, std::string> knobs;
   int cases = 0, short_cases = 0, long_cases = 0;
   double short_accuracy = 0;       // exact match vs the reference, short answers
@@ -199,7 +245,18 @@ std::vector<CellSummary> summarize(std::vector<CaseResult> results);
 std::string summaryCsv(const std::vector<CellSummary>& cells);
 std::string summaryJson(const std::vector<CellSummary>& cells);
 std::string summaryMarkdown(const std::vector<CellSummary>& cells);
-// OUT/summary.csv, OUT/summary.json, OUT/summary.md, each atomically.
+// The bench's one quality number per cell for plots: short-answer accuracy where there are short
+// cases, else the long answers' token F1 against the reference.
+double cellQuality(const CellSummary& c);
+// The cells on the Pareto front of quality (higher better) against x (lower better), by index.
+enum class PlotAxis { MeanKvBytes, PrefillMs, DecodeMsPerToken };
+std::vector<std::size_t> paretoFront(const std::vector<CellSummary>& cells, PlotAxis axis);
+// A self-contained SVG: one circle per cell (class "cell", coloured by the policy's stage), the
+// Pareto front as a polyline (class "pareto").
+std::string tradeoffSvg(const std::vector<CellSummary>& cells, PlotAxis axis);
+// summary.html: the table and the three plots inline, no external resources.
+std::string summaryHtml(const std::vector<CellSummary>& cells);
+// OUT/summary.csv, .json, .md, .html and OUT/tradeoff_{kv,prefill,decode}.svg, each atomically.
 void writeSummaries(const std::string& out_dir, const std::vector<CaseResult>& results);
 // Joins the results of several output folders (shards) into OUT (results.jsonl + summaries). A
 // (cell, case) found twice is kept once; throws when two folders' run.json differ in a setting

@@ -69,9 +69,9 @@ std::vector<BenchCase> loadJsonlCases(const std::string& path, int first_index) 
   return parseJsonlCases(in, path, fs::path(path).parent_path().string(), first_index);
 }
 
-std::vector<BenchCase> parseJsonlCases(std::istream& in, const std::string& path,
-                                       const std::string& folder_text, int first_index,
-                                       const std::function<bool(const std::string&)>& image_exists) {
+std::vector<BenchCase> parseJsonlCases(
+    std::istream& in, const std::string& path, const std::string& folder_text, int first_index,
+    const std::function<bool(const std::string&)>& image_exists) {
   const fs::path folder(folder_text);
   std::vector<BenchCase> out;
   std::string line;
@@ -140,7 +140,48 @@ std::vector<BenchCase> parseJsonlCases(std::istream& in, const std::string& path
   return out;
 }
 
+namespace {
+
+// The file ending the image loader expects for encoded bytes (it decodes by content, the ending
+// only keeps the folder readable).
+std::string imageExtension(const std::string& bytes) {
+  if (bytes.rfind("\x89PNG", 0) == 0) return ".png";
+  if (bytes.rfind("\xff\xd8", 0) == 0) return ".jpg";
+  if (bytes.rfind("BM", 0) == 0) return ".bmp";
+  if (bytes.rfind("RIFF", 0) == 0) return ".webp";
+  if (bytes.rfind("GIF8", 0) == 0) return ".gif";
+  return ".img";
+}
+
+std::string fileStem(const std::string& id) {
+  std::string name = id;
+  for (char& ch : name)
+    if (ch == ':' || ch == '/' || ch == '\\' || ch == ' ') ch = '_';
+  return name;
+}
+
+}  // namespace
+
 void materializeImages(BenchCase& c, const std::string& dir) {
+  if (c.images.empty() && !c.image_data.empty()) {
+    fs::create_directories(dir);
+    for (std::size_t i = 0; i < c.image_data.size(); ++i) {
+      const std::string ext = imageExtension(c.image_data[i]);
+      const std::string stem = fmt::format("{}_{}", fileStem(c.id), i);
+      const std::string path = (fs::path(dir) / (stem + ext)).string();
+      if (!fs::exists(path)) {
+        const std::string tmp = (fs::path(dir) / (stem + ".part" + ext)).string();
+        {
+          std::ofstream out(tmp, std::ios::binary);
+          out.write(c.image_data[i].data(), static_cast<std::streamsize>(c.image_data[i].size()));
+          if (!out) throw Error(fmt::format("{}: cannot write", tmp));
+        }
+        fs::rename(tmp, path);
+      }
+      c.images.push_back(path);
+    }
+    return;
+  }
   if (!c.images.empty() || !c.demo_seed) return;
   const demo::DemoSample s =
       demo::makeSample(*c.demo_seed, static_cast<demo::SampleKind>(c.demo_kind));

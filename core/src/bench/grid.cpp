@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <set>
@@ -99,8 +100,9 @@ std::string budgetConvention(const std::string& p) {
            "layers ((1 - lambda^4) / (4 (1 - lambda))), are the share min(1, (1 - b) * prompt / "
            "visual) leaves";
   if (isVisionPruner(p))
-    return p + ": ratio = min(1, (1 - b) * prompt / visual) of each image's visual tokens, "
-               "dropped before the decoder runs (separators kept)";
+    return p +
+           ": ratio = min(1, (1 - b) * prompt / visual) of each image's visual tokens, "
+           "dropped before the decoder runs (separators kept)";
   return p + ": no budget mapping";
 }
 
@@ -157,7 +159,10 @@ std::vector<double> parseBudgets(const std::string& text) {
     char* end = nullptr;
     const double b = std::strtod(item.c_str(), &end);
     if (item.empty() || end != item.c_str() + item.size() || !std::isfinite(b))
-      throw Error(fmt::format("--budget '{}': '{}' is not a number", text, item));
+      throw Error(
+          fmt::format("--budget '{}': '{}' is not a number (a ratio like 0.5 or a token "
+                      "count like 64t)",
+                      text, item));
     if (!(b > 0 && b <= 1))
       throw Error(
           fmt::format("--budget {}: out of range (0, 1]; a budget is the fraction of the "
@@ -168,10 +173,43 @@ std::vector<double> parseBudgets(const std::string& text) {
   return out;
 }
 
+BudgetList parseBudgetList(const std::string& text) {
+  BudgetList out;
+  for (const auto& item : splitList(text)) {
+    if (!item.empty() && item.back() == 't') {
+      const std::string n = item.substr(0, item.size() - 1);
+      const bool digits =
+          !n.empty() && n.size() < 10 &&
+          std::all_of(n.begin(), n.end(), [](unsigned char ch) { return std::isdigit(ch) != 0; });
+      if (!digits)
+        throw Error(
+            fmt::format("--budget '{}': '{}' is not a token count (an integer then t, "
+                        "e.g. 64t)",
+                        text, item));
+      const int tokens = std::stoi(n);
+      if (tokens < 1)
+        throw Error(fmt::format("--budget {}: a token budget keeps at least 1 token", item));
+      out.tokens.push_back(tokens);
+      continue;
+    }
+    for (double b : parseBudgets(item)) out.ratios.push_back(b);
+  }
+  return out;
+}
+
+double budgetFromTokens(int tokens, const CaseShape& s) {
+  if (tokens < 1) throw Error(fmt::format("budget {}t: at least 1 token", tokens));
+  if (s.prompt_tokens <= 0) return 1.0;
+  const int text = std::max(0, s.prompt_tokens - s.visual_tokens);
+  return std::min(1.0, static_cast<double>(text + tokens) / s.prompt_tokens);
+}
+
 std::map<std::string, std::string> cellKnobs(const Cell& cell, const CaseShape& shape) {
   auto knobs = cell.knobs;
-  if (cell.budget)
-    for (auto& [k, v] : budgetKnobs(cell.policy, *cell.budget, shape)) knobs[k] = v;
+  std::optional<double> b = cell.budget;
+  if (cell.budget_tokens > 0) b = budgetFromTokens(cell.budget_tokens, shape);
+  if (b)
+    for (auto& [k, v] : budgetKnobs(cell.policy, *b, shape)) knobs[k] = v;
   return knobs;
 }
 
@@ -199,19 +237,23 @@ std::vector<Cell> expandGrid(const std::vector<GridBlock>& blocks) {
     c.knobs = explicit_knobs;
     c.key = c.policy;
     if (c.budget) c.key += " b=" + formatBudget(*c.budget);
+    if (c.budget_tokens > 0) c.key += fmt::format(" b={}t", c.budget_tokens);
     for (const auto& [k, v] : c.knobs) c.key += " " + k + "=" + v;
     if (!keys.insert(c.key).second) return;
     c.order = static_cast<int>(cells.size());
     cells.push_back(std::move(c));
   };
-  add(Cell{0, "", "full", std::nullopt, {}});  // the reference, always first
+  add(Cell{0, "", "full", std::nullopt, {}, 0});  // the reference, always first
 
   for (const GridBlock& block : blocks) {
-    if (block.policies.empty() &&
-        (!block.sweeps.empty() || !block.sets.empty() || !block.budgets.empty()))
+    if (block.policies.empty() && (!block.sweeps.empty() || !block.sets.empty() ||
+                                   !block.budgets.empty() || !block.token_budgets.empty()))
       throw Error("no policy given (use --policy NAME or --preset)");
     for (double b : block.budgets)
       if (!(b > 0 && b <= 1)) throw Error(fmt::format("--budget {:g}: out of range (0, 1]", b));
+    for (int t : block.token_budgets)
+      if (t < 1) throw Error(fmt::format("--budget {}t: a token budget keeps at least 1 token", t));
+    const bool budgeted = !block.budgets.empty() || !block.token_budgets.empty();
     for (const std::string& p : block.policies) policyInfo(p);
     // A setting must reach at least one policy of the block, or it is a typo.
     auto checkReach = [&](const KnobSetting& s, const char* flag) {
@@ -237,23 +279,26 @@ std::vector<Cell> expandGrid(const std::vector<GridBlock>& blocks) {
       std::vector<const KnobSetting*> sweeps;
       for (const auto& s : block.sweeps)
         if ((s.policy.empty() || s.policy == p) && policyHasKnob(p, s.knob)) sweeps.push_back(&s);
-      std::vector<std::optional<double>> budgets;
-      if (block.budgets.empty() || !policyTakesBudget(p))
-        budgets.push_back(std::nullopt);
-      else
-        for (double b : block.budgets) budgets.push_back(b);
-      if (!block.budgets.empty())
+      // (ratio, tokens): one of them set, or neither for the policy's own defaults.
+      std::vector<std::pair<std::optional<double>, int>> budgets;
+      if (!budgeted || !policyTakesBudget(p))
+        budgets.emplace_back(std::nullopt, 0);
+      else {
+        for (double b : block.budgets) budgets.emplace_back(b, 0);
+        for (int t : block.token_budgets) budgets.emplace_back(std::nullopt, t);
+      }
+      if (budgeted)
         for (const auto& name : budgetKnobNames(p)) {
           bool clash = fixed.count(name) > 0;
           for (const auto* s : sweeps) clash = clash || s->knob == name;
           if (clash)
             throw Error(fmt::format("{}: knob '{}' is set by --budget; drop one of them", p, name));
         }
-      for (const auto& budget : budgets) {
+      for (const auto& [budget, tokens] : budgets) {
         // Odometer over the sweeps, first sweep slowest.
         std::vector<std::size_t> at(sweeps.size(), 0);
         while (true) {
-          Cell c{0, "", p, budget, fixed};
+          Cell c{0, "", p, budget, fixed, tokens};
           for (std::size_t i = 0; i < sweeps.size(); ++i)
             c.knobs[sweeps[i]->knob] = sweeps[i]->values[at[i]];
           add(std::move(c));
@@ -275,15 +320,28 @@ std::vector<std::string> presetNames() {
   return {"paper"};
 }
 
-std::vector<GridBlock> presetGrid(const std::string& name, const std::vector<double>& budgets) {
+std::vector<GridBlock> presetGrid(const std::string& name, const std::vector<double>& budgets,
+                                  const std::vector<int>& tokens) {
   if (name != "paper") throw Error(fmt::format("unknown preset '{}' (known: paper)", name));
-  const std::vector<double> b = budgets.empty() ? std::vector<double>{0.59} : budgets;
-  GridBlock main{{"full", "hae", "h2o", "snapkv", "pyramidkv", "fastv", "streaming"}, b, {}, {}};
+  const std::vector<double> b =
+      budgets.empty() && tokens.empty() ? std::vector<double>{0.59} : budgets;
+  // The KV methods the paper compares with, then the visual-token pruners (stage V and P) and the
+  // two controls (random, spatially uniform), all at the same budgets.
+  GridBlock main{
+      {"full", "hae", "h2o", "snapkv", "pyramidkv", "fastv", "streaming", "random", "uniform",
+       "divprune", "fastervlm", "visionzip", "cdpruner", "dart", "pyramiddrop"},
+      b,
+      {},
+      {},
+      tokens};
   // The paper's r values (0.001-0.0015) and, as the reviewers asked, wider: down to a DAP that
   // evicts almost nothing, up to one that evicts more.
-  GridBlock r_sweep{
-      {"hae"}, b, {}, {{"hae", "dap.r", {"0.0002", "0.0005", "0.001", "0.0012", "0.0015", "0.003"}}}};
-  GridBlock bin_sweep{{"hae"}, b, {}, {{"hae", "ddes.bin", {"16", "32", "64", "128"}}}};
+  GridBlock r_sweep{{"hae"},
+                    b,
+                    {},
+                    {{"hae", "dap.r", {"0.0002", "0.0005", "0.001", "0.0012", "0.0015", "0.003"}}},
+                    tokens};
+  GridBlock bin_sweep{{"hae"}, b, {}, {{"hae", "ddes.bin", {"16", "32", "64", "128"}}}, tokens};
   return {main, r_sweep, bin_sweep};
 }
 

@@ -2,6 +2,9 @@
 #include <algorithm>
 #include <cctype>
 #include <map>
+#include <set>
+#include <sstream>
+#include <string_view>
 
 #include "hae/bench.h"
 #include "hae/demo/vocabulary.h"
@@ -23,6 +26,80 @@ std::vector<std::string> answerTokens(const std::string& text) {
 
 bool exactMatch(const std::string& predicted, const std::string& reference) {
   return demo::answersMatch(predicted, reference);
+}
+
+std::string inferChoice(const std::string& predicted,
+                        const std::map<std::string, std::string>& choices) {
+  if (choices.empty()) return "";
+  // can_infer_option: option letters as whole words once punctuation is split off.
+  std::string mod = predicted;
+  for (char& ch : mod)
+    if (std::string_view(".()[],:;!*#{}").find(ch) != std::string_view::npos) ch = ' ';
+  std::vector<std::string> splits;
+  std::istringstream words(mod);
+  for (std::string w; words >> w;) splits.push_back(w);
+  auto has = [&splits](const std::string& w) {
+    return std::find(splits.begin(), splits.end(), w) != splits.end();
+  };
+  std::vector<std::string> hits;
+  for (const auto& [letter, text] : choices)
+    if (has(letter)) hits.push_back(letter);
+  if (hits.size() == 1) {
+    // "A" in a longer answer is more likely the article than the option.
+    if (has("A") && splits.size() > 3) return "";
+    return hits[0];
+  }
+  if (!hits.empty()) return "";
+  // can_infer_text: the one option whose text the answer contains (case-insensitive).
+  auto lower = [](std::string t) {
+    for (char& ch : t) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    return t;
+  };
+  const std::string low = lower(predicted);
+  std::vector<std::string> text_hits;
+  for (const auto& [letter, text] : choices)
+    if (!text.empty() && low.find(lower(text)) != std::string::npos) text_hits.push_back(letter);
+  return text_hits.size() == 1 ? text_hits[0] : "";
+}
+
+std::string inferYesNo(const std::string& predicted) {
+  std::string low;
+  for (char ch : predicted)
+    low += std::isalnum(static_cast<unsigned char>(ch))
+               ? static_cast<char>(std::tolower(static_cast<unsigned char>(ch)))
+               : ' ';
+  std::set<std::string> words;
+  std::istringstream in(low);
+  for (std::string w; in >> w;) words.insert(w);
+  const bool yes = words.count("yes") > 0, no = words.count("no") > 0;
+  if (yes && !no) return "yes";
+  if (no && !yes) return "no";
+  return "";
+}
+
+namespace {
+
+// The answer as the case's scoring reads it: an option letter, yes / no, or "" (not readable).
+std::string readAnswer(const BenchCase& c, const std::string& text) {
+  if (c.scoring == BenchCase::Scoring::Choice) return inferChoice(text, c.choices);
+  return inferYesNo(text);
+}
+
+}  // namespace
+
+bool answerCorrect(const BenchCase& c, const std::string& predicted) {
+  if (c.scoring == BenchCase::Scoring::Exact) return exactMatch(predicted, c.answer);
+  const std::string got = readAnswer(c, predicted);
+  std::string want = c.answer;
+  if (c.scoring == BenchCase::Scoring::YesNo) want = inferYesNo(c.answer);
+  return !got.empty() && got == want;
+}
+
+bool answersAgree(const BenchCase& c, const std::string& a, const std::string& b) {
+  // The same text always agrees (the full cache with itself), readable or not.
+  if (exactMatch(a, b) || c.scoring == BenchCase::Scoring::Exact) return exactMatch(a, b);
+  const std::string x = readAnswer(c, a);
+  return !x.empty() && x == readAnswer(c, b);
 }
 
 double tokenF1(const std::string& predicted, const std::string& reference) {

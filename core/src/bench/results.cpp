@@ -23,6 +23,7 @@ std::string resultLine(const CaseResult& r) {
   j["cell_order"] = r.cell_order;
   j["policy"] = r.policy;
   j["budget"] = r.budget ? Json(*r.budget) : Json(nullptr);
+  if (r.budget_tokens > 0) j["budget_tokens"] = r.budget_tokens;
   j["knobs"] = r.knobs;
   j["case"] = r.case_id;
   j["case_index"] = r.case_index;
@@ -36,6 +37,7 @@ std::string resultLine(const CaseResult& r) {
   j["f1_ref"] = r.f1_ref;
   j["em_full"] = r.em_full;
   j["f1_full"] = r.f1_full;
+  j["full_em_ref"] = r.full_em_ref;
   j["prompt_tokens"] = r.run.prompt_tokens;
   j["visual_tokens"] = r.run.visual_tokens;
   j["generated_tokens"] = r.run.generated_tokens;
@@ -75,6 +77,7 @@ CaseResult parseResultLine(const std::string& line, const std::string& where) {
     r.cell_order = j.at("cell_order").get<int>();
     r.policy = j.at("policy").get<std::string>();
     if (!j.at("budget").is_null()) r.budget = j.at("budget").get<double>();
+    r.budget_tokens = j.value("budget_tokens", 0);
     r.knobs = j.at("knobs").get<std::map<std::string, std::string>>();
     r.case_id = j.at("case").get<std::string>();
     r.case_index = j.at("case_index").get<int>();
@@ -90,6 +93,9 @@ CaseResult parseResultLine(const std::string& line, const std::string& where) {
     r.f1_ref = j.at("f1_ref").get<double>();
     r.em_full = j.at("em_full").get<bool>();
     r.f1_full = j.at("f1_full").get<double>();
+    // Lines from before per-case scoring: the demo's exact match.
+    r.full_em_ref = j.contains("full_em_ref") ? j.at("full_em_ref").get<bool>()
+                                              : exactMatch(r.full_output, r.reference);
     r.run.prompt_tokens = j.at("prompt_tokens").get<int>();
     r.run.visual_tokens = j.at("visual_tokens").get<int>();
     r.run.generated_tokens = j.at("generated_tokens").get<int>();

@@ -47,6 +47,7 @@ CaseResult makeResult(const Cell& cell, const BenchCase& c, RunMeasure m, const 
   r.cell = cell.key;
   r.policy = cell.policy;
   r.budget = cell.budget;
+  r.budget_tokens = cell.budget_tokens;
   r.knobs = cell.knobs;
   r.case_index = c.index;
   r.case_id = c.id;
@@ -57,9 +58,10 @@ CaseResult makeResult(const Cell& cell, const BenchCase& c, RunMeasure m, const 
   r.run = std::move(m);
   const RunMeasure& f = full ? full->run : r.run;  // the full cell is its own reference
   r.full_output = f.output;
-  r.em_ref = exactMatch(r.run.output, r.reference);
+  r.em_ref = answerCorrect(c, r.run.output);
   r.f1_ref = tokenF1(r.run.output, r.reference);
-  r.em_full = exactMatch(r.run.output, r.full_output);
+  r.em_full = answersAgree(c, r.run.output, r.full_output);
+  r.full_em_ref = answerCorrect(c, r.full_output);
   r.f1_full = tokenF1(r.run.output, r.full_output);
   r.full_peak_bytes = f.peak_bytes;
   r.full_mean_bytes = f.mean_bytes;

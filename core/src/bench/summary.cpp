@@ -30,7 +30,8 @@ std::string knobText(const std::map<std::string, std::string>& knobs) {
   return out;
 }
 
-std::string budgetText(const std::optional<double>& b) {
+std::string budgetText(const std::optional<double>& b, int tokens) {
+  if (tokens > 0) return fmt::format("{}t", tokens);
   return b ? fmt::format("{:g}", *b) : "";
 }
 
@@ -101,6 +102,7 @@ std::vector<CellSummary> summarize(std::vector<CaseResult> results) {
       c.cell = r.cell;
       c.policy = r.policy;
       c.budget = r.budget;
+      c.budget_tokens = r.budget_tokens;
       c.knobs = r.knobs;
       cells.push_back(c);
       sums.emplace_back();
@@ -111,7 +113,7 @@ std::vector<CellSummary> summarize(std::vector<CaseResult> results) {
     if (r.kind == AnswerKind::Short) {
       ++c.short_cases;
       s.short_em += r.em_ref;
-      s.short_full_em += exactMatch(r.full_output, r.reference);
+      s.short_full_em += r.full_em_ref;
     } else {
       ++c.long_cases;
       s.long_em_ref += r.em_ref;
@@ -182,11 +184,12 @@ std::string summaryCsv(const std::vector<CellSummary>& cells) {
     out += fmt::format(
         "{},{},{},{},{},{},{:.6f},{:.6f},{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.0f},{:.0f},"
         "{:.6f},{:.6f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.6f}\r\n",
-        csvField(c.cell), csvField(c.policy), budgetText(c.budget), csvField(knobText(c.knobs)),
-        c.cases, c.short_cases, c.short_accuracy, c.full_short_accuracy, c.long_cases,
-        c.long_em_ref, c.long_f1_ref, c.long_em_full, c.long_f1_full, c.agreement_full,
-        c.peak_bytes, c.mean_bytes, c.peak_reduction, c.kv_reduction, c.prefill_ms,
-        c.decode_ms_per_token, c.speedup, c.prefill_speedup, c.long_speedup, c.policy_share);
+        csvField(c.cell), csvField(c.policy), budgetText(c.budget, c.budget_tokens),
+        csvField(knobText(c.knobs)), c.cases, c.short_cases, c.short_accuracy,
+        c.full_short_accuracy, c.long_cases, c.long_em_ref, c.long_f1_ref, c.long_em_full,
+        c.long_f1_full, c.agreement_full, c.peak_bytes, c.mean_bytes, c.peak_reduction,
+        c.kv_reduction, c.prefill_ms, c.decode_ms_per_token, c.speedup, c.prefill_speedup,
+        c.long_speedup, c.policy_share);
   return out;
 }
 
@@ -201,6 +204,7 @@ std::string summaryJson(const std::vector<CellSummary>& cells) {
     e["order"] = c.order;
     e["policy"] = c.policy;
     e["budget"] = c.budget ? Json(*c.budget) : Json(nullptr);
+    if (c.budget_tokens > 0) e["budget_tokens"] = c.budget_tokens;
     e["knobs"] = c.knobs;
     e["cases"] = c.cases;
     e["short_cases"] = c.short_cases;
@@ -257,7 +261,7 @@ std::string summaryMarkdown(const std::vector<CellSummary>& cells) {
   for (const auto& a : cells) {
     std::set<std::string> names;
     for (const auto& b : cells)
-      if (b.policy == a.policy && b.budget == a.budget)
+      if (b.policy == a.policy && b.budget == a.budget && b.budget_tokens == a.budget_tokens)
         for (const auto& [k, v] : b.knobs) names.insert(k);
     for (const std::string& knob : names) {
       auto rest = [&](const CellSummary& c) {
@@ -268,14 +272,16 @@ std::string summaryMarkdown(const std::vector<CellSummary>& cells) {
       std::vector<const CellSummary*> group;
       std::set<std::string> values;
       for (const auto& b : cells)
-        if (b.policy == a.policy && b.budget == a.budget && rest(b) == rest(a)) {
+        if (b.policy == a.policy && b.budget == a.budget && b.budget_tokens == a.budget_tokens &&
+            rest(b) == rest(a)) {
           group.push_back(&b);
           values.insert(b.knobs.count(knob) ? b.knobs.at(knob) : defaultKnob(b.policy, knob));
         }
       if (values.size() < 2) continue;
-      const std::string title = fmt::format("{} {} sweep{}{}", a.policy, knob,
-                                            a.budget ? fmt::format(", budget {:g}", *a.budget) : "",
-                                            rest(a).empty() ? "" : ", " + knobText(rest(a)));
+      const std::string title = fmt::format(
+          "{} {} sweep{}{}", a.policy, knob,
+          a.budget || a.budget_tokens ? ", budget " + budgetText(a.budget, a.budget_tokens) : "",
+          rest(a).empty() ? "" : ", " + knobText(rest(a)));
       if (!shown.insert(title).second) continue;
       md << "\n**" << mdCell(title) << "**\n\n| " << knob
          << " | short acc % | long F1 ref | agree full % | KV reduction % | speed-up | policy "
@@ -311,6 +317,13 @@ void writeSummaries(const std::string& out_dir, const std::vector<CaseResult>& r
   writeFileAtomically((dir / "summary.csv").string(), summaryCsv(cells));
   writeFileAtomically((dir / "summary.json").string(), summaryJson(cells));
   writeFileAtomically((dir / "summary.md").string(), summaryMarkdown(cells));
+  writeFileAtomically((dir / "summary.html").string(), summaryHtml(cells));
+  writeFileAtomically((dir / "tradeoff_kv.svg").string(),
+                      tradeoffSvg(cells, PlotAxis::MeanKvBytes));
+  writeFileAtomically((dir / "tradeoff_prefill.svg").string(),
+                      tradeoffSvg(cells, PlotAxis::PrefillMs));
+  writeFileAtomically((dir / "tradeoff_decode.svg").string(),
+                      tradeoffSvg(cells, PlotAxis::DecodeMsPerToken));
 }
 
 std::vector<CaseResult> mergeRuns(const std::vector<std::string>& dirs,
