@@ -44,17 +44,19 @@ nlohmann::json toJson(const ProfileResult& r) {
 
 void printResult(const ProfileResult& r) {
   fmt::print("model            {} ({}, {} threads)\n", r.model, r.dtype, buildInfo().threads);
-  fmt::print("prompt           {} tokens ({} visual, {} image(s))\n", r.prompt_tokens, r.visual_tokens,
-             r.images);
+  fmt::print("prompt           {} tokens ({} visual, {} image(s))\n", r.prompt_tokens,
+             r.visual_tokens, r.images);
   fmt::print("prefill          {:.2f} s", r.prefill_s);
   if (r.images > 0) fmt::print(" (vision tower and projector {:.2f} s)", r.vision_s);
-  fmt::print("\ndecoder prefill  {:.1f} GFLOP at {:.1f} GFLOP/s\n", r.decoder_gflop, r.decoder_gflops);
-  fmt::print("decode           {:.2f} ms/token mean, {:.2f} best, over {} tokens\n", r.decode_ms_mean,
-             r.decode_ms_best, r.decode_tokens);
+  fmt::print("\ndecoder prefill  {:.1f} GFLOP at {:.1f} GFLOP/s\n", r.decoder_gflop,
+             r.decoder_gflops);
+  fmt::print("decode           {:.2f} ms/token mean, {:.2f} best, over {} tokens\n",
+             r.decode_ms_mean, r.decode_ms_best, r.decode_tokens);
   fmt::print("bytes per token  {:.1f} MB weights + {:.1f} MB cache (mean)\n",
              r.weight_bytes_per_token / 1e6, r.kv_bytes_mean / 1e6);
   fmt::print("read bandwidth   {:.1f} GB/s (measured now)\n", r.read_gbps);
-  fmt::print("memory bound     {:.2f} ms/token; decode at {:.2f}x the bound\n", r.boundMs(), r.ratio());
+  fmt::print("memory bound     {:.2f} ms/token; decode at {:.2f}x the bound\n", r.boundMs(),
+             r.ratio());
 }
 
 void writeJson(const std::string& path, const nlohmann::json& j) {
@@ -88,7 +90,8 @@ void addProfileCommand(CLI::App& app, const GlobalOptions& global) {
       ->excludes(model);
   cmd->add_option("--dtype", o.session.dtype, "fp32, bf16 (or fp16 on CUDA)")
       ->check(CLI::IsMember({"fp32", "bf16", "fp16"}));
-  cmd->add_option("--device", o.session.device, "cpu or cuda")->check(CLI::IsMember({"cpu", "cuda"}));
+  cmd->add_option("--device", o.session.device, "cpu or cuda")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
   cmd->add_option("--prompt-tokens", o.prompt_tokens,
                   "text tokens of the prompt (random ids), after any image's tokens")
       ->check(CLI::Range(1, 1000000))
@@ -96,7 +99,8 @@ void addProfileCommand(CLI::App& app, const GlobalOptions& global) {
   cmd->add_option("--decode-tokens", o.decode_tokens, "tokens to decode (EOS does not stop them)")
       ->check(CLI::Range(1, 100000))
       ->capture_default_str();
-  cmd->add_option("--image", o.images, "include an image (repeatable): the vision path is timed too")
+  cmd->add_option("--image", o.images,
+                  "include an image (repeatable): the vision path is timed too")
       ->check(CLI::ExistingFile);
   cmd->add_option("--image-longest-edge", o.session.image_longest_edge,
                   "SmolVLM/Idefics3 tiling, as for `hae run`")
@@ -113,9 +117,8 @@ void addProfileCommand(CLI::App& app, const GlobalOptions& global) {
   cmd->callback([args, &global] {
     args->options.session.knobs = parseSets(args->sets);
     args->options.threads = global.threads;
-    const auto result = runProfile(args->options, [](const std::string& stage) {
-      spdlog::info("profile: {}...", stage);
-    });
+    const auto result = runProfile(
+        args->options, [](const std::string& stage) { spdlog::info("profile: {}...", stage); });
     printResult(result);
     if (!args->json_path.empty()) writeJson(args->json_path, toJson(result));
   });

@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <csignal>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -20,8 +20,8 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
-#include <optional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -40,7 +40,9 @@ constexpr const char* kSetupMarker = "HAE_PROCESS_SETUP";  // set once the envir
 constexpr const char* kProbeVariable = "HAE_BLAS_PROBE";   // a calibration probe run
 constexpr int kTrimThreshold = 1 << 30;                    // keep up to 1 GiB of free heap
 
-bool envSet(const char* name) { return std::getenv(name) != nullptr; }
+bool envSet(const char* name) {
+  return std::getenv(name) != nullptr;
+}
 
 // glibc reads MALLOC_* (and GLIBC_TUNABLES) at start-up; a user who set any of them decides.
 bool userTunedMalloc() {
@@ -56,7 +58,23 @@ void keepFreedMemory() {
   mallopt(M_TRIM_THRESHOLD, kTrimThreshold);
 }
 
-int hardwareThreads() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
+// Without AVX-512, decoding's one-row products run on OpenBLAS's threads (text/gemv.h); OpenMP's
+// threads must then sleep at once instead of spinning against them (measured: decode 2x slower).
+// With it, decoding runs on OpenMP's own threads, and their default brief spinning between the
+// products keeps them awake: 93 against 128 ms/token for a 1.1 B bf16 decoder when they slept.
+bool decodeRunsOnOpenBlas() {
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  return !(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"));
+#else
+  return true;
+#endif
+}
+
+int hardwareThreads() {
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
 
 // Core types of OpenBLAS 0.3's DYNAMIC_ARCH build this CPU can execute, newest first; "" is
 // OpenBLAS's own detection (which falls back to old kernels on CPUs it does not know).
@@ -135,7 +153,7 @@ CoreTypeMeasurement runProbe(const std::string& core_type) {
   const auto line = text.substr(0, text.find('\n'));
   if (!parseProbeResult(line, r)) {
     m.failure = WIFSIGNALED(status) && WTERMSIG(status) != SIGKILL ? "the probe crashed"
-                                                                    : "the probe gave no result";
+                                                                   : "the probe gave no result";
     return m;
   }
   m.runs_as = r.core_name;
@@ -153,7 +171,8 @@ double score(const CoreTypeMeasurement& m) {
 
 fs::path cacheDir() {
   if (const char* dir = std::getenv("XDG_CACHE_HOME"); dir && *dir) return fs::path(dir) / "hae";
-  if (const char* home = std::getenv("HOME"); home && *home) return fs::path(home) / ".cache" / "hae";
+  if (const char* home = std::getenv("HOME"); home && *home)
+    return fs::path(home) / ".cache" / "hae";
   return {};
 }
 
@@ -162,11 +181,14 @@ std::string readCpuDescription() {
   std::string line, model, flags, numbers;
   while (std::getline(in, line)) {
     auto value = [&] { return line.substr(line.find(':') + 1); };
-    if (line.rfind("model name", 0) == 0 && model.empty()) model = value();
+    if (line.rfind("model name", 0) == 0 && model.empty())
+      model = value();
     else if ((line.rfind("cpu family", 0) == 0 || line.rfind("model\t", 0) == 0 ||
-              line.rfind("stepping", 0) == 0) && numbers.size() < 64)
+              line.rfind("stepping", 0) == 0) &&
+             numbers.size() < 64)
       numbers += value();
-    else if (line.rfind("flags", 0) == 0 && flags.empty()) flags = value();
+    else if (line.rfind("flags", 0) == 0 && flags.empty())
+      flags = value();
     if (line.empty() && !model.empty()) break;  // the first processor is enough
   }
   std::ostringstream key;
@@ -181,7 +203,8 @@ std::string readBlasDescription() {
   std::error_code ec;
   const auto path = fs::canonical(info.dli_fname, ec);
   const auto size = ec ? 0 : fs::file_size(path, ec);
-  return (ec ? std::string(info.dli_fname) : path.string()) + " (" + std::to_string(size) + " bytes)";
+  return (ec ? std::string(info.dli_fname) : path.string()) + " (" + std::to_string(size) +
+         " bytes)";
 }
 
 std::string cacheKey() {
@@ -192,15 +215,18 @@ std::string cacheKey() {
 json toJson(const std::vector<CoreTypeMeasurement>& table) {
   json rows = json::array();
   for (const auto& m : table)
-    rows.push_back({{"core_type", m.core_type}, {"runs_as", m.runs_as},
-                    {"gemm_gflops", m.gemm_gflops}, {"gemv_gbps", m.gemv_gbps},
-                    {"correct", m.correct}, {"failure", m.failure}});
+    rows.push_back({{"core_type", m.core_type},
+                    {"runs_as", m.runs_as},
+                    {"gemm_gflops", m.gemm_gflops},
+                    {"gemv_gbps", m.gemv_gbps},
+                    {"correct", m.correct},
+                    {"failure", m.failure}});
   return rows;
 }
 
 std::string bestOf(const std::vector<CoreTypeMeasurement>& table) {
-  const auto best = std::max_element(table.begin(), table.end(),
-                                     [](const auto& a, const auto& b) { return score(a) < score(b); });
+  const auto best = std::max_element(
+      table.begin(), table.end(), [](const auto& a, const auto& b) { return score(a) < score(b); });
   return best == table.end() || !best->correct ? std::string() : best->core_type;
 }
 
@@ -215,8 +241,8 @@ CachedChoice readCache(const fs::path& file, const std::string& key) {
   std::ifstream in(file);
   if (!in) return c;
   const json j = json::parse(in, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || j.value("key", "") != key ||
-      !j.contains("core_type") || !j["core_type"].is_string())
+  if (j.is_discarded() || !j.is_object() || j.value("key", "") != key || !j.contains("core_type") ||
+      !j["core_type"].is_string())
     return c;
   c.found = true;
   c.core_type = j["core_type"].get<std::string>();
@@ -226,7 +252,9 @@ CachedChoice readCache(const fs::path& file, const std::string& key) {
 
 void writeCache(const fs::path& file, const std::string& key, const std::string& choice,
                 const std::vector<CoreTypeMeasurement>& table) {
-  const json j{{"key", key}, {"core_type", choice}, {"measured", toJson(table)},
+  const json j{{"key", key},
+               {"core_type", choice},
+               {"measured", toJson(table)},
                {"measured_at", static_cast<long long>(std::time(nullptr))}};
   const fs::path tmp = file.string() + ".tmp" + std::to_string(getpid());
   {
@@ -281,7 +309,8 @@ std::string chooseCoreType(std::string& how) {
     return cached.core_type;
   }
   if (isatty(STDERR_FILENO))
-    std::fprintf(stderr, "hae: measuring OpenBLAS's kernels on this CPU (once, a few seconds)...\n");
+    std::fprintf(stderr,
+                 "hae: measuring OpenBLAS's kernels on this CPU (once, a few seconds)...\n");
   const auto table = measureAll();
   const std::string choice = bestOf(table);
   writeCache(file, key, choice, table);
@@ -296,7 +325,8 @@ std::string marker(const std::string& key) {
   const auto at = s.find(k);
   if (at == std::string::npos) return "";
   const auto end = s.find(';', at);
-  return s.substr(at + k.size(), end == std::string::npos ? std::string::npos : end - at - k.size());
+  return s.substr(at + k.size(),
+                  end == std::string::npos ? std::string::npos : end - at - k.size());
 }
 
 }  // namespace
@@ -308,17 +338,19 @@ void prepareProcess(char** argv) {
     std::_Exit(0);
   }
   if (envSet("HAE_NO_PROCESS_SETUP")) return;
-  keepFreedMemory();  // mallopt acts in this process: every process calls it
+  keepFreedMemory();                 // mallopt acts in this process: every process calls it
   if (envSet(kSetupMarker)) return;  // re-executed already, or a child of a set-up process
 
   bool changed = false;
   std::string note = std::string("malloc=") + (userTunedMalloc() ? "user" : "hae");
   if (envSet("OMP_WAIT_POLICY")) {
     note += ";omp=user";
-  } else {
+  } else if (decodeRunsOnOpenBlas()) {
     setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
     note += ";omp=hae";
     changed = true;
+  } else {
+    note += ";omp=default";
   }
   if (envSet("OPENBLAS_CORETYPE")) {
     note += ";blas=user";
@@ -364,8 +396,15 @@ std::vector<std::string> describeProcessSetup() {
                  marker("blas_how") + "; `hae info --calibrate-blas` measures again)";
   lines.push_back(blas_line);
   const char* omp = std::getenv("OMP_WAIT_POLICY");
-  lines.push_back(std::string("OpenMP:    OMP_WAIT_POLICY=") + (omp ? omp : "(unset)") +
-                  (marker("omp") == "hae" ? " (set by hae)" : " (from the environment)"));
+  const std::string omp_how = marker("omp");
+  if (omp_how == "default")
+    lines.push_back(
+        "OpenMP:    default waiting (decoding runs on OpenMP's threads with AVX-512 here; "
+        "their brief spinning keeps them awake between products)");
+  else
+    lines.push_back(std::string("OpenMP:    OMP_WAIT_POLICY=") + (omp ? omp : "(unset)") +
+                    (omp_how == "hae" ? " (set by hae: decoding runs on OpenBLAS's threads here)"
+                                      : " (from the environment)"));
   lines.push_back(marker("malloc") == "hae"
                       ? "malloc:    freed blocks kept (no mmap for large blocks, trim above 1 GiB)"
                       : "malloc:    glibc defaults or the environment's MALLOC_* settings");

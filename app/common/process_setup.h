@@ -4,9 +4,10 @@
 // (README, "Runtime speed"): each of the three settings below alone changed decode or prefill
 // time by 2x or more.
 //
-// - OpenMP waits passively (OMP_WAIT_POLICY=PASSIVE). LibTorch's OpenMP threads otherwise spin
-//   after each parallel region while OpenBLAS's own threads do the products, and on few cores the
-//   two pools fight for them.
+// - On CPUs without AVX-512, where decoding's products run on OpenBLAS's threads, OpenMP waits
+//   passively (OMP_WAIT_POLICY=PASSIVE): its threads otherwise spin after each parallel region
+//   while OpenBLAS's work, and on few cores the two pools fight. With AVX-512 decoding runs on
+//   OpenMP's threads (text/gemv.h), and OpenMP's default waiting is faster.
 // - glibc keeps freed memory (mallopt: no mmap for large blocks, no trimming). Otherwise each large
 //   temporary is mapped and unmapped again, and the page faults cost more than the arithmetic.
 // - OpenBLAS runs the fastest kernels that compute correctly on this CPU: each core type the CPU

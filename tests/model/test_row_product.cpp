@@ -29,7 +29,8 @@ class RowProduct : public ::testing::TestWithParam<torch::ScalarType> {};
 
 TEST_P(RowProduct, MatchesDoublePrecisionOnOddShapes) {
   torch::manual_seed(0);
-  for (auto [out, k] : {std::pair{1, 1}, {3, 15}, {5, 17}, {7, 31}, {9, 33}, {67, 100}, {130, 1031}}) {
+  for (auto [out, k] :
+       {std::pair{1, 1}, {3, 15}, {5, 17}, {7, 31}, {9, 33}, {67, 100}, {130, 1031}}) {
     auto w = torch::randn({out, k}).to(GetParam()), x = torch::randn({1, k}).to(GetParam());
     auto b = torch::randn({out}).to(GetParam());
     if (!rowProductSupported(w, x)) GTEST_SKIP() << "no AVX-512 on this CPU";
@@ -69,7 +70,8 @@ TEST_P(RowProduct, OneQueryAttentionMatchesSoftmaxReference) {
   auto scores = oneQueryScores(q, keys, scale);
   auto kd = keys.to(torch::kFloat64).repeat_interleave(heads / kv_heads, 0);
   auto vd = values.to(torch::kFloat64).repeat_interleave(heads / kv_heads, 0);
-  auto ref_scores = torch::bmm(q.to(torch::kFloat64).unsqueeze(1), kd.transpose(1, 2)).squeeze(1) * scale;
+  auto ref_scores =
+      torch::bmm(q.to(torch::kFloat64).unsqueeze(1), kd.transpose(1, 2)).squeeze(1) * scale;
   EXPECT_LT((scores.to(torch::kFloat64) - ref_scores).abs().max().item<double>(), 1e-4);
   auto probs = torch::softmax(scores, -1);
   auto out = mixValues(probs, values);

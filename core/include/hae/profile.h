@@ -21,22 +21,22 @@ struct ProfileOptions {
   int prompt_tokens = 512;          // text tokens (random ids); images add theirs on top
   std::vector<std::string> images;  // optional: the vision path is timed as well
   int decode_tokens = 32;
-  int threads = 0;                  // for the bandwidth kernel; 0 = all cores
-  std::string op_trace;             // LibTorch's per-operator trace of the run (Chrome JSON)
+  int threads = 0;       // for the bandwidth kernel; 0 = all cores
+  std::string op_trace;  // LibTorch's per-operator trace of the run (Chrome JSON)
 };
 
 struct ProfileResult {
   std::string model, dtype;
   int prompt_tokens = 0, visual_tokens = 0, images = 0, decode_tokens = 0;
-  double vision_s = 0;       // vision tower + projector inside the prefill
-  double prefill_s = 0;      // the whole prefill, vision included
-  double decoder_gflop = 0;  // the decoder's arithmetic in the prefill (matmuls and attention)
-  double decoder_gflops = 0; // decoder_gflop over (prefill_s - vision_s)
+  double vision_s = 0;        // vision tower + projector inside the prefill
+  double prefill_s = 0;       // the whole prefill, vision included
+  double decoder_gflop = 0;   // the decoder's arithmetic in the prefill (matmuls and attention)
+  double decoder_gflops = 0;  // decoder_gflop over (prefill_s - vision_s)
   double decode_ms_mean = 0, decode_ms_best = 0;
   std::int64_t weight_bytes_per_token = 0;  // decoder weights read by one decode step
   std::int64_t kv_bytes_mean = 0;           // cache bytes a decode step reads, mean over the run
   double read_gbps = 0;
-  double boundMs() const;                   // (weights + cache) / bandwidth
+  double boundMs() const;  // (weights + cache) / bandwidth
   double ratio() const { return decode_ms_mean / boundMs(); }
 };
 

@@ -80,14 +80,16 @@ ProfileResult runProfile(const ProfileOptions& options, const ProfileProgress& p
   say("measuring the memory read bandwidth");
   r.read_gbps = measureReadBandwidth(options.threads > 0 ? options.threads : buildInfo().threads);
 
-  say(options.session.random_init.empty() ? "loading the model" : "building the model with random weights");
+  say(options.session.random_init.empty() ? "loading the model"
+                                          : "building the model with random weights");
   std::shared_ptr<VlmModel> model = loadSessionModel(options.session);
   const ModelSpec& spec = model->spec();
   r.model = spec.name;
   r.dtype = options.session.dtype;
   r.weight_bytes_per_token = model->decodeWeightBytes();
   if (r.weight_bytes_per_token <= 0)
-    throw Error(fmt::format("hae profile: the {} family does not report its decoder's size", spec.family));
+    throw Error(
+        fmt::format("hae profile: the {} family does not report its decoder's size", spec.family));
 
   PromptPlan plan;
   if (!options.images.empty()) plan = model->buildPrompt("Describe the image.", options.images);

@@ -1,5 +1,7 @@
 // A STREAM-like read kernel (the decode access pattern): each thread sums its own part of one
 // buffer. Integer sums, so the compiler may reorder and vectorise them without -ffast-math.
+#include <immintrin.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -13,7 +15,7 @@ namespace hae {
 
 namespace {
 
-std::uint64_t sumWords(const std::uint64_t* p, std::size_t n) {
+std::uint64_t sumWordsScalar(const std::uint64_t* p, std::size_t n) {
   std::uint64_t a = 0, b = 0, c = 0, d = 0;
   std::size_t i = 0;
   for (; i + 4 <= n; i += 4) {
@@ -24,6 +26,28 @@ std::uint64_t sumWords(const std::uint64_t* p, std::size_t n) {
   }
   for (; i < n; ++i) a += p[i];
   return a + b + c + d;
+}
+
+// 128 bytes per iteration in four independent sums: scalar loads alone do not reach the
+// memory's bandwidth with two threads (measured 35-45 against 59 GB/s).
+__attribute__((target("avx2"))) std::uint64_t sumWordsAvx2(const std::uint64_t* p, std::size_t n) {
+  __m256i acc[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
+                    _mm256_setzero_si256()};
+  std::size_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    for (int j = 0; j < 4; ++j)
+      acc[j] = _mm256_add_epi64(
+          acc[j], _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i + 4 * j)));
+  alignas(32) std::uint64_t lanes[4];
+  _mm256_store_si256(
+      reinterpret_cast<__m256i*>(lanes),
+      _mm256_add_epi64(_mm256_add_epi64(acc[0], acc[1]), _mm256_add_epi64(acc[2], acc[3])));
+  return lanes[0] + lanes[1] + lanes[2] + lanes[3] + sumWordsScalar(p + i, n - i);
+}
+
+std::uint64_t sumWords(const std::uint64_t* p, std::size_t n) {
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  return avx2 ? sumWordsAvx2(p, n) : sumWordsScalar(p, n);
 }
 
 }  // namespace
@@ -39,8 +63,10 @@ double measureReadBandwidth(int threads, int mib, int reps) {
     for (int t = 0; t < threads; ++t)
       pool.emplace_back([&, t] {
         std::uint64_t* p = buffer.get() + t * part;
-        if (first_touch) std::fill(p, p + part, std::uint64_t(t + 1));  // pages local to the reader
-        else sums[t] += sumWords(p, part);
+        if (first_touch)
+          std::fill(p, p + part, std::uint64_t(t + 1));  // pages local to the reader
+        else
+          sums[t] += sumWords(p, part);
       });
     for (auto& th : pool) th.join();
   };
@@ -49,7 +75,8 @@ double measureReadBandwidth(int threads, int mib, int reps) {
   for (int r = 0; r < reps; ++r) {
     const auto t0 = std::chrono::steady_clock::now();
     run(false);
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    best = std::min(best,
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   volatile std::uint64_t sink = 0;
   for (auto s : sums) sink = sink + s;  // keeps the sums alive

@@ -20,13 +20,15 @@ namespace {
 // Rows [r0, r1) of W (row stride `ld`) times x (fp32, length k) into y (fp32). R rows share each
 // load of x; every row keeps its own accumulator, so its sum does not depend on R.
 template <int R>
-HAE_AVX512 void rowBlock(const float* w, std::int64_t ld, const float* x, std::int64_t k, float* y) {
+HAE_AVX512 void rowBlock(const float* w, std::int64_t ld, const float* x, std::int64_t k,
+                         float* y) {
   __m512 acc[R];
   for (int j = 0; j < R; ++j) acc[j] = _mm512_setzero_ps();
   std::int64_t i = 0;
   for (; i + 16 <= k; i += 16) {
     const __m512 xv = _mm512_loadu_ps(x + i);
-    for (int j = 0; j < R; ++j) acc[j] = _mm512_fmadd_ps(_mm512_loadu_ps(w + j * ld + i), xv, acc[j]);
+    for (int j = 0; j < R; ++j)
+      acc[j] = _mm512_fmadd_ps(_mm512_loadu_ps(w + j * ld + i), xv, acc[j]);
   }
   if (i < k) {
     const __mmask16 m = static_cast<__mmask16>((1u << (k - i)) - 1);
@@ -153,7 +155,8 @@ void scoresFor(const at::Tensor& q, const at::Tensor& keys, double scale, float*
   for (std::int64_t h = 0; h < heads; ++h)
     prepareVector(qf.data() + h * d, d, std::is_same_v<T, c10::BFloat16>, qp.data() + h * d);
   const T* k = keys.data_ptr<T>();
-  const std::int64_t grain = std::max<std::int64_t>(1, (64 * 1024) / std::max<std::int64_t>(1, m * d * sizeof(T)));
+  const std::int64_t grain =
+      std::max<std::int64_t>(1, (64 * 1024) / std::max<std::int64_t>(1, m * d * sizeof(T)));
   at::parallel_for(0, kv_heads, grain, [&](std::int64_t h0, std::int64_t h1) {
     for (std::int64_t kh = h0; kh < h1; ++kh)
       for (std::int64_t j = 0; j < g; ++j) {
@@ -171,7 +174,8 @@ void mixFor(const at::Tensor& probs, const at::Tensor& values, float* out) {
   const auto p = probs.contiguous();
   const float* pp = p.data_ptr<float>();
   const T* v = values.data_ptr<T>();
-  const std::int64_t grain = std::max<std::int64_t>(1, (64 * 1024) / std::max<std::int64_t>(1, m * d * sizeof(T)));
+  const std::int64_t grain =
+      std::max<std::int64_t>(1, (64 * 1024) / std::max<std::int64_t>(1, m * d * sizeof(T)));
   at::parallel_for(0, kv_heads, grain, [&](std::int64_t h0, std::int64_t h1) {
     for (std::int64_t kh = h0; kh < h1; ++kh)
       for (std::int64_t j = 0; j < g; ++j) {
@@ -183,7 +187,8 @@ void mixFor(const at::Tensor& probs, const at::Tensor& values, float* out) {
 
 }  // namespace
 
-bool oneQueryAttentionSupported(const at::Tensor& q, const at::Tensor& keys, const at::Tensor& values) {
+bool oneQueryAttentionSupported(const at::Tensor& q, const at::Tensor& keys,
+                                const at::Tensor& values) {
   const auto dtype = keys.scalar_type();
   return cpuHasAvx512() && q.device().is_cpu() && keys.device().is_cpu() && q.dim() == 2 &&
          keys.dim() == 3 && values.dim() == 3 && keys.stride(2) == 1 && values.stride(2) == 1 &&
@@ -194,15 +199,19 @@ bool oneQueryAttentionSupported(const at::Tensor& q, const at::Tensor& keys, con
 
 at::Tensor oneQueryScores(const at::Tensor& q, const at::Tensor& keys, double scale) {
   auto scores = at::empty({q.size(0), keys.size(1)}, q.options().dtype(at::kFloat));
-  if (keys.scalar_type() == at::kFloat) scoresFor<float>(q, keys, scale, scores.data_ptr<float>());
-  else scoresFor<c10::BFloat16>(q, keys, scale, scores.data_ptr<float>());
+  if (keys.scalar_type() == at::kFloat)
+    scoresFor<float>(q, keys, scale, scores.data_ptr<float>());
+  else
+    scoresFor<c10::BFloat16>(q, keys, scale, scores.data_ptr<float>());
   return scores;
 }
 
 at::Tensor mixValues(const at::Tensor& probs, const at::Tensor& values) {
   auto out = at::empty({probs.size(0), values.size(2)}, probs.options().dtype(at::kFloat));
-  if (values.scalar_type() == at::kFloat) mixFor<float>(probs, values, out.data_ptr<float>());
-  else mixFor<c10::BFloat16>(probs, values, out.data_ptr<float>());
+  if (values.scalar_type() == at::kFloat)
+    mixFor<float>(probs, values, out.data_ptr<float>());
+  else
+    mixFor<c10::BFloat16>(probs, values, out.data_ptr<float>());
   return out.to(values.scalar_type());
 }
 
@@ -221,8 +230,10 @@ at::Tensor rowProduct(const at::Tensor& weight, const at::Tensor& bias, const at
   const auto xs = asFloats(xc);
   std::vector<float> xf(static_cast<std::size_t>(k)), yf(static_cast<std::size_t>(out));
   prepareVector(xs.data(), k, bf16, xf.data());
-  if (bf16) product(weight.data_ptr<c10::BFloat16>(), ld, xf.data(), out, k, yf.data());
-  else product(weight.data_ptr<float>(), ld, xf.data(), out, k, yf.data());
+  if (bf16)
+    product(weight.data_ptr<c10::BFloat16>(), ld, xf.data(), out, k, yf.data());
+  else
+    product(weight.data_ptr<float>(), ld, xf.data(), out, k, yf.data());
   if (bias.defined()) {
     const auto bf = bias.to(at::kFloat).contiguous();
     const float* b = bf.data_ptr<float>();

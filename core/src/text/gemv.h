@@ -23,7 +23,8 @@ at::Tensor rowProduct(const at::Tensor& weight, const at::Tensor& bias, const at
 // Attention of one query per head over a cache (decoding): q [heads, d], keys and values
 // [kv_heads, m, d] (rows may be strided, as the cache's views are), heads a multiple of kv_heads.
 // LibTorch's bmm costs 100-200 us per call at these shapes in bf16, more than the arithmetic.
-bool oneQueryAttentionSupported(const at::Tensor& q, const at::Tensor& keys, const at::Tensor& values);
+bool oneQueryAttentionSupported(const at::Tensor& q, const at::Tensor& keys,
+                                const at::Tensor& values);
 // scale * q_h . k_j as fp32 [heads, m].
 at::Tensor oneQueryScores(const at::Tensor& q, const at::Tensor& keys, double scale);
 // sum_j probs[h, j] v_j (fp32 sums) as [heads, d] in the values' dtype; probs fp32 [heads, m].

@@ -16,8 +16,7 @@ namespace hae {
 namespace nn = torch::nn;
 
 torch::Tensor linearRows(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
-  static const bool blas_fp32 = std::getenv("HAE_GEMV_BLAS") != nullptr;  // TEMPORARY comparison
-  if (x.dim() == 2 && x.size(0) == 1 && rowProductSupported(weight, x) && !(blas_fp32 && x.scalar_type() == torch::kFloat32))
+  if (x.dim() == 2 && x.size(0) == 1 && rowProductSupported(weight, x))
     return rowProduct(weight, bias, x);
   // Without AVX-512, one fp32 row still reads faster through OpenBLAS's sgemv than through GEMM.
   if (x.dim() == 2 && x.size(0) == 1 && x.scalar_type() == torch::kFloat32 && x.device().is_cpu()) {
