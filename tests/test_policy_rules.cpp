@@ -8,6 +8,7 @@
 #include "policies/catalog.h"
 #include "policies/recycle_bin.h"
 #include "policies/selection.h"
+#include "policies/visual_selection.h"
 
 namespace hae {
 namespace {
@@ -195,6 +196,96 @@ TEST(Selection, RandomSubsetIsSeededAndSized) {
   EXPECT_NE(a, c);
   EXPECT_EQ(a.size(), 30u);
   EXPECT_TRUE(std::is_sorted(a.begin(), a.end()));
+}
+
+// ---- SparseVLM ---------------------------------------------------------------------------
+
+TEST(SparseVlmRule, RatersAreTheTextRowsAboveTheMeanShare) {
+  // 2 visual x 4 text logits. Softmax rows: visual 0 favours text 1, visual 1 favours text 3;
+  // averaged, texts 1 and 3 hold 0.417 each, texts 0 and 2 0.083: above the mean (0.25): 1, 3.
+  const std::vector<float> logits = {0, 2, 0, 1,  //
+                                     0, 1, 0, 2};
+  EXPECT_EQ(sparseVlmRaters(logits, 2, 4), (I{1, 3}));
+  // One text row standing out for a single visual row still lifts its average above the mean.
+  EXPECT_EQ(sparseVlmRaters({0, 0, 5, 0, 0, 0}, 2, 3), (I{2}));
+  // Equal shares: nobody is above the mean; one text row: its share is the mean.
+  EXPECT_TRUE(sparseVlmRaters({1, 1, 1, 3, 3, 3}, 2, 3).empty());
+  EXPECT_TRUE(sparseVlmRaters({4, -2}, 2, 1).empty());
+  EXPECT_TRUE(sparseVlmRaters({}, 0, 3).empty());
+}
+
+TEST(SparseVlmRule, ScheduleIsGeometricDownToTheFinalBudget) {
+  EXPECT_EQ(sparseVlmSchedule(64, 8, 3), (std::vector<std::int64_t>{32, 16, 8}));
+  EXPECT_EQ(sparseVlmSchedule(64, 8, 1), (std::vector<std::int64_t>{8}));
+  EXPECT_EQ(sparseVlmSchedule(10, 10, 3), (std::vector<std::int64_t>{10, 10, 10}));
+  EXPECT_EQ(sparseVlmSchedule(10, 0, 2), (std::vector<std::int64_t>{0, 0}));
+}
+
+TEST(SparseVlmRule, DropKeepsTheTopRatedAndRecyclesTheBestOfThePruned) {
+  std::vector<float> scores(30);
+  for (int i = 0; i < 30; ++i) scores[i] = static_cast<float>(i);  // token i rated i
+  // Target 10: keeping 10 prunes 20, whose top floor(0.3 * 20) + 1 = 7 form floor(7/10) + 1 = 1
+  // recycled token: 11, one too many; keeping 9 prunes 21 -> 7 candidates, 1 cluster: 10.
+  auto d = sparseVlmDrop(scores, 10, 0.3, 10);
+  I top9, next7;
+  for (int i = 21; i < 30; ++i) top9.push_back(i);
+  for (int i = 14; i < 21; ++i) next7.push_back(i);
+  EXPECT_EQ(d.kept, top9);
+  EXPECT_EQ(d.candidates, next7);
+  EXPECT_EQ(d.clusters, 1);
+  // No recycling: the top 10.
+  d = sparseVlmDrop(scores, 10, 0, 10);
+  EXPECT_EQ(d.kept.size(), 10u);
+  EXPECT_EQ(d.kept.front(), 20);
+  EXPECT_TRUE(d.candidates.empty());
+  EXPECT_EQ(d.clusters, 0);
+  // A target at or above the token count keeps everything; 0 keeps and recycles nothing.
+  EXPECT_EQ(sparseVlmDrop(scores, 30, 0.3, 10).kept.size(), 30u);
+  d = sparseVlmDrop(scores, 0, 0.3, 10);
+  EXPECT_TRUE(d.kept.empty() && d.candidates.empty() && d.clusters == 0);
+  // Recycling everything into one token per candidate: even keeping none overshoots target 1,
+  // so the clusters are capped at it.
+  d = sparseVlmDrop({1, 2, 3, 4, 5}, 1, 1, 1);
+  EXPECT_TRUE(d.kept.empty());
+  EXPECT_EQ(d.clusters, 1);
+  EXPECT_EQ(d.candidates, (I{0, 1, 2, 3, 4}));
+  // Kept plus recycled meets the target exactly, for every size and target.
+  for (std::int64_t n = 1; n <= 60; ++n)
+    for (std::int64_t t = 0; t < n; ++t) {
+      const auto r = sparseVlmDrop(std::vector<float>(n, 1.0f), t, 0.3, 10);
+      ASSERT_EQ(static_cast<std::int64_t>(r.kept.size()) + r.clusters, t) << n << " " << t;
+      ASSERT_GE(static_cast<std::int64_t>(r.candidates.size()), r.clusters);
+    }
+}
+
+std::vector<float> lineDistances(const std::vector<float>& x) {
+  std::vector<float> d;
+  for (float a : x)
+    for (float b : x) d.push_back(std::abs(a - b));
+  return d;
+}
+
+TEST(SparseVlmRule, RecycleClustersPickDenseIsolatedCentres) {
+  // Points on a line: a tight group {0, 0.5, 1}, a pair {5, 5.5} and a straggler 9.
+  const auto dist = lineDistances({0, 0.5f, 1, 5, 5.5f, 9});
+  // Two clusters (densities over the 2 nearest): tokens 0-4 are equally dense (ties: the lower
+  // index counts as denser), so 0 gets the largest distance (9) and 3 the distance to the group
+  // (4); 0 and 3 are the centres, 5 joins the nearer one (3).
+  auto c = recycleClusters(dist, 6, 2);
+  EXPECT_EQ(c.centers, (I{0, 3}));
+  ASSERT_EQ(c.members.size(), 2u);
+  EXPECT_EQ(c.members[0], (I{0, 1, 2}));
+  EXPECT_EQ(c.members[1], (I{3, 4, 5}));
+  // Three (3 nearest): token 1 is the densest (centre first), 0 and 2 tie at distance 0.5 from
+  // it (the lower index first); 3, 4 and 5 are nearest to centre 2.
+  c = recycleClusters(dist, 6, 3);
+  EXPECT_EQ(c.centers, (I{1, 0, 2}));
+  ASSERT_EQ(c.members.size(), 3u);
+  EXPECT_EQ(c.members[0], (I{1}));
+  EXPECT_EQ(c.members[1], (I{0}));
+  EXPECT_EQ(c.members[2], (I{2, 3, 4, 5}));
+  EXPECT_EQ(recycleClusters(dist, 6, 6).centers.size(), 6u);
+  EXPECT_TRUE(recycleClusters(dist, 6, 0).centers.empty());
 }
 
 // ---- recycle bin -------------------------------------------------------------------------

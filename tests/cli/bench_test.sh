@@ -87,7 +87,7 @@ check "refused merge wrote nothing" "[ ! -e '$work/merged_bad/results.jsonl' ]"
 # The preset expands without running anything, the visual-token pruners beside the KV methods.
 out=$("$hae" -q bench --preset paper --demo 4 --dry-run)
 check "paper preset dry run lists its cells" "grep -q 'hae b=0.59 ddes.bin=16' <<<\"\$out\" && grep -q 'streaming b=0.59' <<<\"\$out\""
-for p in random uniform divprune fastervlm visionzip cdpruner dart pyramiddrop; do
+for p in random uniform divprune fastervlm visionzip cdpruner dart pyramiddrop sparsevlm; do
   check "paper preset has $p" "grep -q '^  $p b=0.59 ' <<<\"\$out\""
 done
 out=$("$hae" -q bench --preset paper --demo 4 --budget 0.5,64t --dry-run)

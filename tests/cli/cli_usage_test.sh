@@ -26,10 +26,10 @@ check "--threads reaches LibTorch" "grep -q 'Threads:   2 of' <<<\"\$out\""
 out=$("$hae" policies); rc=$?
 check "policies exits 0" "[ $rc -eq 0 ]"
 for p in full hae random streaming h2o tova snapkv pyramidkv adakv fastv mustdrop uniform \
-  divprune fastervlm visionzip cdpruner dart pyramiddrop; do
+  divprune fastervlm visionzip cdpruner dart pyramiddrop sparsevlm; do
   check "policies lists $p" "grep -q '^$p\$' <<<\"\$out\""
 done
-check "policies shows each one's stage" "grep -A1 '^fastv\$' <<<\"\$out\" | grep -q 'stage P:' && grep -A1 '^visionzip\$' <<<\"\$out\" | grep -q 'stage V:'"
+check "policies shows each one's stage" "grep -A1 '^fastv\$' <<<\"\$out\" | grep -q 'stage P:' && grep -A1 '^visionzip\$' <<<\"\$out\" | grep -q 'stage V:' && grep -A1 '^sparsevlm\$' <<<\"\$out\" | grep -q 'stage P:'"
 check "policies shows knob ranges and defaults" "grep -q 'ddes.bin .*int in \[0, 1000000000\] *default 64' <<<\"\$out\""
 
 exit $fail

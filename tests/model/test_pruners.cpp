@@ -230,7 +230,7 @@ TEST(StageLabels, EveryPolicyHasItsStage) {
       {"h2o", "K"},      {"tova", "K"},       {"snapkv", "K"},    {"pyramidkv", "K"},
       {"adakv", "K"},    {"fastv", "P"},      {"mustdrop", "P"},  {"uniform", "V"},
       {"divprune", "V"}, {"fastervlm", "V"},  {"visionzip", "V"}, {"cdpruner", "V"},
-      {"dart", "P"},     {"pyramiddrop", "P"}};
+      {"dart", "P"},     {"pyramiddrop", "P"}, {"sparsevlm", "P"}};
   for (const PolicyInfo& p : policyCatalog()) {
     ASSERT_TRUE(want.count(p.name)) << p.name << " has no expected stage in this test";
     EXPECT_EQ(p.stage, want.at(p.name)) << p.name;
@@ -556,6 +556,223 @@ TEST(PrefillPruners, PyramidDropShrinksTheVisualTokensStageByStage) {
   e.decode(0);
 }
 
+// One decoder layer of `f`'s model run by hand on rows `h` (at the tokens `tokens`, original
+// positions) with a fresh cache, as the engine runs it in prefill (rotary tables for kv_length).
+at::Tensor layerByHand(const Fixture& f, int layer, const at::Tensor& h,
+                       const std::vector<std::int64_t>& tokens, int kv_length,
+                       AttentionTap* tap = nullptr) {
+  torch::NoGradGuard no_grad;
+  std::vector<SlotMeta> metas;
+  std::vector<std::int64_t> positions;
+  for (auto t : tokens) {
+    const TokenInfo& info = f.plan.tokens[t];
+    metas.push_back({info.position, info.modality, static_cast<int>(t)});
+    positions.push_back(info.position);
+  }
+  const auto pos = torch::tensor(positions, torch::kInt64);
+  auto [cos, sin] = f.model->rotary(pos, kv_length);
+  KvCache cache;
+  cache.reset(f.model->spec().num_layers);
+  return f.model->layerForward(layer, h, pos, cos, sin, cache.layer(layer), metas, tap);
+}
+
+// SparseVLM's raters by hand from the decoder's input rows: each visual row's softmax over the
+// rows after the image, averaged over the visual rows; the rows above the mean (token indices).
+std::vector<std::int64_t> ratersByHand(const Fixture& f, const at::Tensor& inputs) {
+  const auto visual = visualRows(f.plan);
+  std::vector<std::int64_t> vis(visual.begin(), visual.end()), text;
+  for (std::size_t i = visual.back() + 1; i < f.plan.tokens.size(); ++i)
+    text.push_back(static_cast<std::int64_t>(i));
+  auto v = inputs.index_select(0, torch::tensor(vis)).to(torch::kFloat32);
+  auto t = inputs.index_select(0, torch::tensor(text)).to(torch::kFloat32);
+  auto share = torch::softmax(torch::matmul(v, t.t()), 1).mean(0).contiguous();
+  std::vector<std::int64_t> out;
+  for (std::size_t i = 0; i < text.size(); ++i)
+    if (share[static_cast<std::int64_t>(i)].item<float>() > 1.0f / static_cast<float>(text.size()))
+      out.push_back(text[i]);
+  return out;
+}
+
+// The visual tokens (indices into visualRows) a layer's cache holds.
+Indices heldVisual(const LayerCache& lc, const std::vector<int>& visual) {
+  const auto held = cachedTokens(lc);
+  Indices out;
+  for (std::size_t v = 0; v < visual.size(); ++v)
+    if (held.count(visual[v])) out.push_back(static_cast<std::int64_t>(v));
+  return out;
+}
+
+// SparseVLM on the engine (llava-medium: 4 layers, so the reference's 2, 6, 15 of 32 become drops
+// after layers 0, 1 and 2): the raters' attention at layer 0 keeps the top of the visual tokens,
+// every drop meets its stage's count and the last the budget, separators and text stay, and a
+// dropped token is in no later layer's cache.
+TEST(PrefillPruners, SparseVlmRatersRankAndEveryDropMeetsItsBudget) {
+  const Fixture f = loadFixture("llava-medium");
+  ASSERT_EQ(f.model->spec().num_layers, 4);
+  const int n = static_cast<int>(f.plan.tokens.size());
+  const auto visual = visualRows(f.plan);
+  const auto m = static_cast<std::int64_t>(visual.size());
+  Engine full(f.model, makePolicy("full", {}));
+  ForwardCapture cap;
+  cap.enabled = true;
+  full.prefill(f.plan, &cap);
+  const auto inputs = cap.inputs_embeds[0];
+  const auto raters = ratersByHand(f, inputs);
+  ASSERT_FALSE(raters.empty());
+  ASSERT_LT(raters.size(), static_cast<std::size_t>(n - visual.back() - 1));
+  // The raters' head-mean attention at layer 0 (its tap over the rater rows, run by hand).
+  std::vector<std::int64_t> all(n);
+  std::iota(all.begin(), all.end(), 0);
+  AttentionTap tap;
+  tap.query_rows = raters;  // token i is row i of the whole prompt
+  tap.col_sum_only = true;
+  layerByHand(f, 0, inputs, all, n, &tap);
+  auto col = tap.col_sum.to(torch::kFloat32).contiguous();
+  std::vector<float> vs;
+  for (int v : visual) vs.push_back(col[v].item<float>());
+
+  const std::int64_t keep = m / 4;
+  const auto schedule = sparseVlmSchedule(m, keep, 3);
+  ASSERT_EQ(schedule.back(), keep);
+  ASSERT_LT(schedule[0], m);
+  Engine e(f.model, makePolicy("sparsevlm", {{"keep", std::to_string(keep)},
+                                             {"recycle.share", "0"}}));
+  e.prefill(f.plan);
+  EXPECT_EQ(e.cache().layer(0).size(), n);
+  EXPECT_EQ(heldVisual(e.cache().layer(1), visual), fastvKeep(vs, schedule[0]));
+  for (int l = 1; l < 4; ++l) {
+    const LayerCache& lc = e.cache().layer(l);
+    EXPECT_EQ(lc.size(), n - m + schedule[l - 1]) << "layer " << l;
+    const auto held = cachedTokens(lc);
+    for (int i = 0; i < n; ++i)
+      if (f.plan.tokens[i].modality != Modality::Visual) EXPECT_EQ(held.count(i), 1u) << i;
+    // A token dropped before this layer is in none after it.
+    for (auto v : Indices(heldVisual(lc, visual)))
+      EXPECT_EQ(cachedTokens(e.cache().layer(l - 1)).count(visual[v]), 1u);
+  }
+  std::map<int, int> evicted_at, token_at;
+  for (int i = 0; i < n; ++i) token_at[f.plan.tokens[i].position] = i;
+  for (const auto& ev : e.lastTelemetry().events) {
+    EXPECT_EQ(ev.kind, EventKind::Evict);
+    EXPECT_EQ(ev.modality, Modality::Visual);
+    ++evicted_at[ev.layer];
+    // In the layer before the drop, in none from it on.
+    ASSERT_GE(ev.layer, 1);
+    EXPECT_EQ(cachedTokens(e.cache().layer(ev.layer - 1)).count(token_at.at(ev.position)), 1u);
+    for (int l = ev.layer; l < 4; ++l)
+      EXPECT_EQ(cachedTokens(e.cache().layer(l)).count(token_at.at(ev.position)), 0u);
+  }
+  EXPECT_EQ(evicted_at[1], m - schedule[0]);
+  EXPECT_EQ(evicted_at[2], schedule[0] - schedule[1]);
+  EXPECT_EQ(evicted_at[3], schedule[1] - schedule[2]);
+  EXPECT_TRUE(e.lastTelemetry().merged.empty());
+  e.decode(0);
+}
+
+// The recycling: at the first drop the best-rated share of the pruned tokens is clustered over
+// layer 0's output rows, each cluster goes on as its mean at its centre's row, and layer 1
+// computes from exactly those rows (checked by running layer 1 by hand).
+TEST(PrefillPruners, SparseVlmRecyclesClustersOfThePrunedAsTheirMean) {
+  const Fixture f = loadFixture("llava-medium");
+  const int n = static_cast<int>(f.plan.tokens.size());
+  const auto visual = visualRows(f.plan);
+  const auto m = static_cast<std::int64_t>(visual.size());
+  const std::int64_t keep = m / 4;
+  const auto schedule = sparseVlmSchedule(m, keep, 3);
+  Engine e(f.model, makePolicy("sparsevlm", {{"keep", std::to_string(keep)}}));
+  ForwardCapture cap;
+  cap.enabled = true;
+  e.prefill(f.plan, &cap);
+  const auto inputs = cap.inputs_embeds[0];
+  ASSERT_EQ(inputs.size(0), n);  // the V hook drops nothing
+  // The first drop by hand.
+  std::vector<std::int64_t> all(n);
+  std::iota(all.begin(), all.end(), 0);
+  AttentionTap tap;
+  tap.query_rows = ratersByHand(f, inputs);
+  tap.col_sum_only = true;
+  layerByHand(f, 0, inputs, all, n, &tap);
+  auto col = tap.col_sum.to(torch::kFloat32).contiguous();
+  std::vector<float> vs;
+  for (int v : visual) vs.push_back(col[v].item<float>());
+  const SparseVlmDrop drop = sparseVlmDrop(vs, schedule[0], 0.3, 10);
+  ASSERT_GT(drop.clusters, 0);
+  const auto out0 = cap.hidden_states[0][0];  // layer 0's own output
+  std::vector<std::int64_t> cand_rows;
+  for (auto c : drop.candidates) cand_rows.push_back(visual[c]);
+  const auto x = out0.index_select(0, torch::tensor(cand_rows)).to(torch::kFloat32);
+  const auto dist = (torch::cdist(x, x) / std::sqrt(double(x.size(1)))).reshape({-1}).contiguous();
+  const RecycleClusters clusters = recycleClusters(
+      {dist.data_ptr<float>(), dist.data_ptr<float>() + dist.numel()},
+      static_cast<std::int64_t>(cand_rows.size()), drop.clusters);
+  // Layer 1's rows: the non-visual ones, the kept and the centres, in prompt order.
+  std::set<std::int64_t> rows1;
+  for (int i = 0; i < n; ++i)
+    if (f.plan.tokens[i].modality != Modality::Visual) rows1.insert(i);
+  for (auto k : drop.kept) rows1.insert(visual[k]);
+  auto h1 = out0.clone();
+  for (std::size_t c = 0; c < clusters.centers.size(); ++c) {
+    const auto center = cand_rows[clusters.centers[c]];
+    rows1.insert(center);
+    std::vector<std::int64_t> mrows;
+    for (auto mbr : clusters.members[c]) mrows.push_back(cand_rows[mbr]);
+    h1[center].copy_(out0.index_select(0, torch::tensor(mrows)).mean(0));
+  }
+  const std::vector<std::int64_t> order(rows1.begin(), rows1.end());
+  EXPECT_EQ(static_cast<std::int64_t>(order.size()), n - m + schedule[0]);
+  EXPECT_EQ(cachedTokens(e.cache().layer(1)), std::set<int>(order.begin(), order.end()));
+  const auto want1 = layerByHand(f, 1, h1.index_select(0, torch::tensor(order)), order, n);
+  expectCloseRelative(cap.hidden_states[1][0].to(torch::kFloat32), want1.to(torch::kFloat32),
+                      1e-5, "layer 1 after the recycling");
+  // The last layer holds the budget; every recycled token left stands for patches none of which
+  // (but its own) is cached after the first drop.
+  const LayerCache& last = e.cache().layer(3);
+  EXPECT_EQ(static_cast<std::int64_t>(heldVisual(last, visual).size()), keep);
+  const auto& merged = e.lastTelemetry().merged;
+  ASSERT_FALSE(merged.empty());
+  std::map<int, int> token_at;
+  for (int i = 0; i < n; ++i) token_at[f.plan.tokens[i].position] = i;
+  const auto held_last = cachedTokens(last);
+  std::size_t members = 0;
+  for (const MergedToken& t : merged) members += t.members.size();
+  EXPECT_GT(members, merged.size());  // some recycled token stands for more than its own patch
+  for (const MergedToken& t : merged) {
+    EXPECT_EQ(held_last.count(token_at.at(t.position)), 1u) << t.position;
+    EXPECT_TRUE(std::is_sorted(t.members.begin(), t.members.end()));
+    EXPECT_NE(std::find(t.members.begin(), t.members.end(), t.position), t.members.end());
+    for (int p : t.members) {
+      EXPECT_EQ(f.plan.tokens[token_at.at(p)].modality, Modality::Visual);
+      if (p != t.position) EXPECT_EQ(held_last.count(token_at.at(p)), 0u) << p;
+    }
+  }
+  e.decode(0);
+}
+
+TEST(PrefillPruners, SparseVlmOnQwen2VlKeepsEachImagesBudgetAndItsPositions) {
+  const std::string dir = dataPath("qwen2vl/tiny-qwen2vl");
+  Fixture f;
+  f.model = loadModel(dir, {});
+  const Reference ref(dir + "/expected_two_images.safetensors");
+  f.plan = f.model->planFromInputs(ref.ids(), ref["pixel_values"], ref["image_grid_thw"]);
+  Engine e(f.model, makePolicy("sparsevlm", {{"ratio", "0.5"}}));
+  e.prefill(f.plan);
+  std::map<int, std::int64_t> per_image, kept;
+  for (int v : visualRows(f.plan)) ++per_image[f.plan.tokens[v].image];
+  ASSERT_EQ(per_image.size(), 2u);
+  const LayerCache& last = e.cache().layer(e.cache().numLayers() - 1);
+  const auto held = cachedTokens(last);
+  for (std::size_t i = 0; i < f.plan.tokens.size(); ++i) {
+    if (f.plan.tokens[i].modality != Modality::Visual)
+      EXPECT_EQ(held.count(static_cast<int>(i)), 1u) << i;
+    else if (held.count(static_cast<int>(i)))
+      ++kept[f.plan.tokens[i].image];
+  }
+  for (const auto& [image, count] : per_image)
+    EXPECT_EQ(kept[image], visualBudgets({count}, 0.5, 0)[0]) << "image " << image;
+  for (const auto& s : last.slots()) EXPECT_EQ(s.mrope, f.plan.mrope_positions[s.token]);
+  EXPECT_EQ(e.decode(0).size(0), f.model->spec().vocab_size);
+}
+
 template <typename F>
 void expectError(F&& f, const std::vector<std::string>& parts) {
   try {
@@ -598,6 +815,26 @@ TEST_P(Families, RunWithSeparatorsKeptOrAreRefusedByName) {
         EXPECT_EQ(kept_per_image[image], count - static_cast<int>(std::llround(0.5 * count)));
     }
     e.decode(0);  // decoding continues on the pruned cache
+  }
+  // SparseVLM: each image keeps its budget after the last drop (recycled tokens included), and
+  // separators and text stay in every layer.
+  {
+    SCOPED_TRACE("sparsevlm");
+    Engine e(f.model, makePolicy("sparsevlm", {{"ratio", "0.5"}}));
+    e.prefill(f.plan);
+    std::map<int, std::int64_t> per_image, kept;
+    for (int v : visual) ++per_image[f.plan.tokens[v].image];
+    for (int l = 0; l < e.cache().numLayers(); ++l) {
+      const auto held = cachedTokens(e.cache().layer(l));
+      for (int i = 0; i < n; ++i)
+        if (f.plan.tokens[i].modality != Modality::Visual)
+          EXPECT_EQ(held.count(i), 1u) << "token " << i << " layer " << l;
+    }
+    const auto held = cachedTokens(e.cache().layer(e.cache().numLayers() - 1));
+    for (int v : visual) kept[f.plan.tokens[v].image] += static_cast<int>(held.count(v));
+    for (const auto& [image, count] : per_image)
+      EXPECT_EQ(kept[image], visualBudgets({count}, 0.5, 0)[0]) << "image " << image;
+    e.decode(0);
   }
   // The prefill-stage pruners: visual rows only, separators and text in every layer.
   for (const std::string name : {"dart", "pyramiddrop"}) {

@@ -68,7 +68,8 @@ std::vector<std::string> budgetKnobNames(const std::string& p) {
   if (p == "streaming") return {"sink", "recent"};
   if (p == "h2o") return {"heavy_ratio", "recent_ratio"};
   if (p == "tova") return {"budget"};
-  if (p == "fastv" || p == "dart" || isVisionPruner(p)) return {"ratio", "keep"};
+  if (p == "fastv" || p == "dart" || p == "sparsevlm" || isVisionPruner(p))
+    return {"ratio", "keep"};
   if (p == "pyramiddrop") return {"lambda", "stages"};
   return {};
 }
@@ -95,6 +96,10 @@ std::string budgetConvention(const std::string& p) {
   if (p == "dart")
     return "dart: ratio = min(1, (1 - b) * prompt / visual) of each image's visual tokens, pruned "
            "from layer k on (layers below k keep everything)";
+  if (p == "sparsevlm")
+    return "sparsevlm: ratio = min(1, (1 - b) * prompt / visual) of each image's visual tokens, "
+           "left after the last of its three drops (recycled tokens count as kept; the layers "
+           "before the drops keep more)";
   if (p == "pyramiddrop")
     return "pyramiddrop: stages = 4 and the lambda whose visual tokens, averaged over the "
            "layers ((1 - lambda^4) / (4 (1 - lambda))), are the share min(1, (1 - b) * prompt / "
@@ -126,7 +131,7 @@ std::map<std::string, std::string> budgetKnobs(const std::string& p, double b, c
   // brings the prompt to b of its tokens (all of them where that is not enough).
   const double visual_pruned =
       s.visual_tokens > 0 ? std::min(1.0, (1 - b) * s.prompt_tokens / s.visual_tokens) : 0.0;
-  if (p == "fastv" || p == "dart" || isVisionPruner(p))
+  if (p == "fastv" || p == "dart" || p == "sparsevlm" || isVisionPruner(p))
     return {{"ratio", fmt::format("{:.6g}", visual_pruned)}, {"keep", "0"}};
   // PyramidDrop: the lambda whose visual tokens, averaged over the layers, match the same share.
   if (p == "pyramiddrop")
@@ -329,7 +334,7 @@ std::vector<GridBlock> presetGrid(const std::string& name, const std::vector<dou
   // two controls (random, spatially uniform), all at the same budgets.
   GridBlock main{
       {"full", "hae", "h2o", "snapkv", "pyramidkv", "fastv", "streaming", "random", "uniform",
-       "divprune", "fastervlm", "visionzip", "cdpruner", "dart", "pyramiddrop"},
+       "divprune", "fastervlm", "visionzip", "cdpruner", "dart", "pyramiddrop", "sparsevlm"},
       b,
       {},
       {},

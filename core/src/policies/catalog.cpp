@@ -282,6 +282,24 @@ const std::vector<PolicyInfo>& policyCatalog() {
         floatKnob("lambda", 0, 1, "0.5",
                   "Kept fraction of the visual tokens at each drop (stage s keeps lambda^s)")},
        "P", "prefill: hidden rows dropped at the end of each stage"},
+      {"sparsevlm",
+       "SparseVLM: the question tokens that matter (raters) rate the visual tokens at three "
+       "layers (the reference's 2, 6, 15 of 32, scaled to the depth); the top ones go on, the "
+       "best of the pruned are recycled into a few merged tokens.",
+       {floatKnob("ratio", 0, 1, "0.5",
+                  "Fraction of each image's visual tokens pruned by the last drop (recycled tokens "
+                  "count as kept; the drops before keep geometrically more)"),
+        intKnob("keep", 0, kBig, "0",
+                "If > 0: visual tokens kept after the last drop in total (shared over the "
+                "images), overriding ratio"),
+        floatKnob("recycle.share", 0, 1, "0.3",
+                  "Recycling candidates per drop: floor(share * pruned) + 1 of the pruned tokens, "
+                  "the best rated (the reference's 0.3); 0: no recycling"),
+        intKnob("recycle.cluster", 1, kBig, "10",
+                "Recycled tokens per drop: floor(candidates / recycle.cluster) + 1 clusters of "
+                "the recycled share")},
+       "P",
+       "prefill: hidden rows dropped after each rating layer; recycled tokens are new entries"},
   };
   return catalog;
 }

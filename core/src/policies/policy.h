@@ -29,6 +29,12 @@ struct PolicyContext {
   // In afterPrefillLayer, for a policy whose wantsPrefillHidden(layer) is true: the layer's output
   // rows [rows, hidden] after the model's final norm.
   const at::Tensor* hidden = nullptr;
+  // In afterPrefillLayer: the layer's output rows [rows, hidden] (the residual stream, before the
+  // final norm). A policy that returns kept rows may also give some of them a new hidden state
+  // here (row index into `rows`, [hidden]): SparseVLM's recycled tokens, which the layers after
+  // compute from. The engine applies them before dropping rows, and clears the list per layer.
+  const at::Tensor* output = nullptr;
+  std::vector<std::pair<std::int64_t, at::Tensor>> replace;
 };
 
 // What a vision-side (stage V) policy sees in the engine's V hook: the decoder's input rows of the

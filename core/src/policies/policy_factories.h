@@ -23,5 +23,6 @@ std::unique_ptr<Policy> makeVisionZipPolicy(const KnobSet& knobs);
 std::unique_ptr<Policy> makeCdPrunerPolicy(const KnobSet& knobs);
 std::unique_ptr<Policy> makeDartPolicy(const KnobSet& knobs);
 std::unique_ptr<Policy> makePyramidDropPolicy(const KnobSet& knobs);
+std::unique_ptr<Policy> makeSparseVlmPolicy(const KnobSet& knobs);
 
 }  // namespace hae

@@ -29,6 +29,7 @@ std::unique_ptr<Policy> makePolicy(const std::string& name,
   if (name == "cdpruner") return makeCdPrunerPolicy(set);
   if (name == "dart") return makeDartPolicy(set);
   if (name == "pyramiddrop") return makePyramidDropPolicy(set);
+  if (name == "sparsevlm") return makeSparseVlmPolicy(set);
   throw Error(fmt::format("policy '{}' is in the catalog but has no implementation", name));
 }
 

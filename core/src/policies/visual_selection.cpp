@@ -246,4 +246,150 @@ double pyramidLambdaFor(double fraction, int stages) {
   return (lo + hi) / 2;
 }
 
+Indices sparseVlmRaters(const std::vector<float>& logits, std::int64_t visual, std::int64_t text) {
+  if (visual <= 0 || text <= 0) return {};
+  std::vector<double> share(static_cast<std::size_t>(text), 0.0);
+  for (std::int64_t v = 0; v < visual; ++v) {
+    const float* row = logits.data() + v * text;
+    const double top = *std::max_element(row, row + text);
+    double sum = 0;
+    for (std::int64_t t = 0; t < text; ++t) sum += std::exp(double(row[t]) - top);
+    for (std::int64_t t = 0; t < text; ++t)
+      share[t] += std::exp(double(row[t]) - top) / sum / double(visual);
+  }
+  const double mean = std::accumulate(share.begin(), share.end(), 0.0) / double(text);
+  Indices out;
+  // Shares equal up to rounding are not above the mean (a relative tolerance, so one rater
+  // pattern does not depend on the summation order).
+  for (std::int64_t t = 0; t < text; ++t)
+    if (share[t] > mean * (1 + 1e-9)) out.push_back(t);
+  return out;
+}
+
+std::vector<std::int64_t> sparseVlmSchedule(std::int64_t m, std::int64_t final, int stages) {
+  std::vector<std::int64_t> out;
+  if (stages <= 0) return out;
+  final = std::clamp<std::int64_t>(final, 0, m);
+  const double f = m > 0 ? double(final) / double(m) : 1.0;
+  std::int64_t previous = m;
+  for (int s = 1; s <= stages; ++s) {
+    std::int64_t t = s == stages ? final
+                                 : static_cast<std::int64_t>(
+                                       std::llround(double(m) * std::pow(f, double(s) / stages)));
+    t = std::clamp<std::int64_t>(t, final, previous);
+    out.push_back(t);
+    previous = t;
+  }
+  return out;
+}
+
+namespace {
+
+// The reference's count of recycled tokens for p pruned ones.
+std::pair<std::int64_t, std::int64_t> recycleCounts(std::int64_t p, double share,
+                                                    std::int64_t per_cluster) {
+  if (p <= 0 || share <= 0) return {0, 0};
+  const std::int64_t candidates =
+      std::min<std::int64_t>(p, static_cast<std::int64_t>(std::floor(share * double(p))) + 1);
+  const std::int64_t clusters =
+      std::min<std::int64_t>(candidates, candidates / std::max<std::int64_t>(1, per_cluster) + 1);
+  return {candidates, clusters};
+}
+
+// The top `k` of `among` (indices into scores) by score, ties to the lower index; ascending.
+Indices topAmong(const std::vector<float>& scores, const Indices& among, std::int64_t k) {
+  std::vector<float> sub;
+  for (auto i : among) sub.push_back(scores[i]);
+  Indices out;
+  for (auto j : fastvKeep(sub, k)) out.push_back(among[j]);
+  return out;
+}
+
+}  // namespace
+
+SparseVlmDrop sparseVlmDrop(const std::vector<float>& scores, std::int64_t target, double share,
+                            std::int64_t per_cluster) {
+  const auto n = static_cast<std::int64_t>(scores.size());
+  SparseVlmDrop out;
+  target = std::clamp<std::int64_t>(target, 0, n);
+  Indices all(n);
+  std::iota(all.begin(), all.end(), 0);
+  if (target >= n) {
+    out.kept = all;
+    return out;
+  }
+  // kept + clusters(n - kept) falls by 0 or 1 per token pruned, so the largest fitting `kept`
+  // meets the target exactly unless even kept = 0 overshoots it.
+  std::int64_t kept = -1, clusters = 0;
+  for (std::int64_t k = target; k >= 0; --k) {
+    const auto c = recycleCounts(n - k, share, per_cluster).second;
+    if (k + c <= target) {
+      kept = k, clusters = c;
+      break;
+    }
+  }
+  if (kept < 0) kept = 0, clusters = target;
+  out.kept = fastvKeep(scores, kept);
+  Indices pruned;
+  std::size_t j = 0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    if (j < out.kept.size() && out.kept[j] == i)
+      ++j;
+    else
+      pruned.push_back(i);
+  }
+  out.clusters = clusters;
+  if (clusters > 0) {
+    const auto candidates = std::max(clusters, recycleCounts(n - kept, share, per_cluster).first);
+    out.candidates = topAmong(scores, pruned, candidates);
+  }
+  return out;
+}
+
+RecycleClusters recycleClusters(const std::vector<float>& distance, std::int64_t n,
+                                std::int64_t clusters) {
+  RecycleClusters out;
+  clusters = std::clamp<std::int64_t>(clusters, 0, n);
+  if (clusters == 0) return out;
+  auto d = [&](std::int64_t i, std::int64_t j) { return double(distance[i * n + j]); };
+  std::vector<double> density(n);
+  for (std::int64_t i = 0; i < n; ++i) {
+    std::vector<double> row(n);
+    for (std::int64_t j = 0; j < n; ++j) row[j] = d(i, j);
+    std::partial_sort(row.begin(), row.begin() + clusters, row.end());
+    double sq = 0;
+    for (std::int64_t j = 0; j < clusters; ++j) sq += row[j] * row[j];
+    density[i] = std::exp(-sq / double(clusters));
+  }
+  const double dmax = *std::max_element(distance.begin(), distance.begin() + n * n);
+  std::vector<float> score(n);
+  for (std::int64_t i = 0; i < n; ++i) {
+    double delta = dmax;
+    for (std::int64_t j = 0; j < n; ++j) {
+      const bool denser = density[j] > density[i] || (density[j] == density[i] && j < i);
+      if (denser) delta = std::min(delta, d(i, j));
+    }
+    score[i] = static_cast<float>(delta * density[i]);
+  }
+  // The centres in descending score (the reference's topk order), ties to the lower index.
+  std::vector<std::int64_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(),
+                   [&](auto a, auto b) { return score[a] > score[b]; });
+  out.centers.assign(order.begin(), order.begin() + clusters);
+  out.members.assign(clusters, {});
+  for (std::int64_t i = 0; i < n; ++i) {
+    std::int64_t best = 0;
+    for (std::int64_t c = 0; c < clusters; ++c) {
+      if (out.centers[c] == i) {
+        best = c;
+        break;
+      }
+      if (d(out.centers[c], i) < d(out.centers[best], i)) best = c;
+    }
+    out.members[best].push_back(i);
+  }
+  return out;
+}
+
 }  // namespace hae

@@ -68,4 +68,43 @@ double pyramidMeanFraction(double lambda, int stages);
 // The lambda whose mean kept fraction is `fraction` (bisection; 0 for fraction <= 1/S).
 double pyramidLambdaFor(double fraction, int stages);
 
+// SparseVLM's raters: logits[v * text + t] = <visual row v, text row t> of the decoder's input
+// embeddings. Each visual row's softmax over the text rows, averaged over the visual rows, gives
+// every text row a share; the raters are the text rows whose share is above the mean share.
+// Ascending indices into the text rows (empty when every share is equal).
+Indices sparseVlmRaters(const std::vector<float>& logits, std::int64_t visual, std::int64_t text);
+
+// SparseVLM's kept visual tokens per drop for one image of m visual tokens that keeps `final` after
+// the last of `stages` drops: geometric in between, round(m * (final / m)^(s / stages)) at drop s,
+// exactly `final` at the last. Non-increasing, one entry per drop.
+std::vector<std::int64_t> sparseVlmSchedule(std::int64_t m, std::int64_t final, int stages);
+
+// One SparseVLM drop for one image: `scores` (the raters' attention) over its n visual tokens,
+// `target` of them to remain, recycled tokens included. The reference's recycling: of the p pruned
+// tokens the top min(p, floor(share * p) + 1) by score are candidates, clustered into
+// floor(candidates / per_cluster) + 1 recycled tokens; `kept` are the top n - p by score, with p
+// the fewest pruned tokens such that kept + clusters == target (clusters capped at the target
+// when even keeping none leaves too many). share = 0: no recycling. Ties to the lower index.
+struct SparseVlmDrop {
+  Indices kept;             // ascending
+  Indices candidates;       // pruned tokens to recycle, ascending
+  std::int64_t clusters = 0;
+};
+SparseVlmDrop sparseVlmDrop(const std::vector<float>& scores, std::int64_t target, double share,
+                            std::int64_t per_cluster);
+
+// SparseVLM's recycling clusters (DPC-KNN, the reference's cluster_and_merge) over n tokens with
+// distances (n x n, row-major): density_i = exp(-mean of the squared distances to its k = clusters
+// nearest, itself included); delta_i = distance to the nearest denser token (the largest distance
+// of the matrix for the densest; equal densities: the lower index counts as denser); the centres
+// are the top `clusters` by density * delta (ties to the lower index), every token joins its
+// nearest centre (ties to the earlier centre). Centres in that order; members ascending, the
+// centre included.
+struct RecycleClusters {
+  Indices centers;
+  std::vector<Indices> members;
+};
+RecycleClusters recycleClusters(const std::vector<float>& distance, std::int64_t n,
+                                std::int64_t clusters);
+
 }  // namespace hae
