@@ -134,6 +134,12 @@ inline std::string firstDifference(const std::vector<StepTelemetry>& a,
              }
              d(q + ".overlap_with_first", s.overlap_with_first, t.overlap_with_first);
            });
+    d.list(p + ".merged", x.merged, y.merged,
+           [&](const std::string& q, const MergedToken& s, const MergedToken& t) {
+             d(q + ".position", s.position, t.position);
+             d.list(q + ".members", s.members, t.members,
+                    [&](const std::string& r, int u, int w) { d(r, u, w); });
+           });
   });
   return d.first;
 }

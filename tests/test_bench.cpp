@@ -142,6 +142,7 @@ TEST(BenchGrid, PaperPreset) {
                         "cdpruner b=0.59",
                         "dart b=0.59",
                         "pyramiddrop b=0.59",
+                        "sparsevlm b=0.59",
                         "hae b=0.59 dap.r=0.0002",
                         "hae b=0.59 dap.r=0.001",
                         "hae b=0.59 dap.r=0.0012",
@@ -149,7 +150,7 @@ TEST(BenchGrid, PaperPreset) {
                         "hae b=0.59 ddes.bin=16",
                         "hae b=0.59 ddes.bin=128"})
     EXPECT_TRUE(keys.count(k)) << k;
-  EXPECT_EQ(cells.size(), 15u + 5u + 3u);
+  EXPECT_EQ(cells.size(), 16u + 5u + 3u);
   // Token budgets reach every budgeted cell of the preset, ratios and counts side by side.
   const auto mixed = expandGrid(presetGrid("paper", {0.5}, {64}));
   std::set<std::string> mixed_keys;
@@ -157,7 +158,7 @@ TEST(BenchGrid, PaperPreset) {
   for (const char* k :
        {"uniform b=0.5", "uniform b=64t", "hae b=64t", "cdpruner b=64t", "hae b=64t ddes.bin=16"})
     EXPECT_TRUE(mixed_keys.count(k)) << k;
-  EXPECT_EQ(mixed.size(), 1u + 2 * 14u + 2 * 5u + 2 * 3u);
+  EXPECT_EQ(mixed.size(), 1u + 2 * 15u + 2 * 5u + 2 * 3u);
   EXPECT_THROW(presetGrid("nope", {}), hae::Error);
 }
 
@@ -207,6 +208,10 @@ TEST(BenchBudget, EachPolicysConvention) {
   // FastV prunes visual tokens only: keeping half of 200 means pruning 100 of the 150 visual ones.
   EXPECT_NEAR(std::stod(budgetKnobs("fastv", 0.5, shape).at("ratio")), 100.0 / 150.0, 1e-5);
   EXPECT_EQ(std::stod(budgetKnobs("fastv", 0.1, shape).at("ratio")), 1.0);
+  // SparseVLM: the same share of each image's visual tokens, gone after its last drop.
+  EXPECT_NEAR(std::stod(budgetKnobs("sparsevlm", 0.5, shape).at("ratio")), 100.0 / 150.0, 1e-5);
+  EXPECT_EQ(budgetKnobs("sparsevlm", 0.5, shape).at("keep"), "0");
+  EXPECT_EQ(budgetKnobNames("sparsevlm"), (std::vector<std::string>{"ratio", "keep"}));
   EXPECT_TRUE(budgetKnobs("full", 0.5, shape).empty());
   EXPECT_FALSE(policyTakesBudget("full"));
   EXPECT_FALSE(policyTakesBudget("mustdrop"));
@@ -305,6 +310,58 @@ TEST(BenchResults, LineRoundTrips) {
   } catch (const hae::Error& e) {
     EXPECT_NE(std::string(e.what()).find("file.jsonl:7"), std::string::npos);
   }
+}
+
+// The shadow's per-step numbers folded into one case, and the cases into a cell.
+TEST(BenchShadow, MeasuresFoldIntoCasesAndCells) {
+  auto step = [](int s, double kl, bool agree, float missed_visual, float missed_text) {
+    hae::StepTelemetry t;
+    t.step = s;
+    hae::ShadowStep sh;
+    sh.kl = kl;
+    sh.top1_agree = agree;
+    hae::ShadowLayer a, b;
+    a.missed_evicted[static_cast<int>(hae::Modality::Visual)] = missed_visual;
+    a.missed_binned[static_cast<int>(hae::Modality::Text)] = missed_text;
+    sh.layers = {a, b};  // layer b misses nothing: the means halve
+    t.shadow = sh;
+    return t;
+  };
+  std::vector<hae::StepTelemetry> steps = {step(0, 0.1, true, 0.2f, 0.0f), step(1, 0.3, false, 0.4f, 0.1f),
+                                           step(2, 0.2, false, 0.0f, 0.1f)};
+  steps[1].regrets.push_back({hae::RegretKind::RegrettedPurge, 5, -1, 1, 2, 0.5f});
+  steps[2].regrets.push_back({hae::RegretKind::TimelyRestore, 6, -1, 1, 2, 0.5f});
+  const ShadowMeasure m = measureShadow(steps);
+  EXPECT_NEAR(m.mean_kl, 0.2, 1e-12);
+  EXPECT_DOUBLE_EQ(m.worst_kl, 0.3);
+  EXPECT_NEAR(m.top1_agreement, 1.0 / 3, 1e-12);
+  EXPECT_EQ(m.first_divergence, 2);  // step 1's distribution picks the second token
+  EXPECT_NEAR(m.missed_visual, (0.2 + 0.4) / 6, 1e-7);
+  EXPECT_NEAR(m.missed_text, (0.1 + 0.1) / 6, 1e-7);
+  EXPECT_EQ(m.regretted_purges, 1);
+
+  CaseResult r;
+  r.cell = "hae";
+  r.policy = "hae";
+  r.case_id = "demo:1";
+  r.run.shadow = m;
+  const CaseResult back = parseResultLine(resultLine(r), "x:1");
+  ASSERT_TRUE(back.run.shadow);
+  EXPECT_EQ(back.run.shadow->first_divergence, 2);
+  EXPECT_EQ(resultLine(back), resultLine(r));
+
+  // Three cases: parting at tokens 2 and 6, and never.
+  std::vector<CaseResult> cases(3, r);
+  cases[1].case_id = "demo:2", cases[1].run.shadow->first_divergence = 6;
+  cases[2].case_id = "demo:3", cases[2].run.shadow->first_divergence = -1;
+  cases[2].run.shadow->worst_kl = 0.9;
+  const auto cells = summarize(cases);
+  ASSERT_EQ(cells.size(), 1u);
+  EXPECT_EQ(cells[0].shadow_cases, 3);
+  EXPECT_DOUBLE_EQ(cells[0].first_divergence_median, 4.0);
+  EXPECT_NEAR(cells[0].diverged_share, 2.0 / 3, 1e-12);
+  EXPECT_DOUBLE_EQ(cells[0].worst_kl, 0.9);
+  EXPECT_NE(summaryMarkdown(cells).find("Against the full-cache shadow"), std::string::npos);
 }
 
 TEST(BenchRun, WritesResultsAndSummaries) {

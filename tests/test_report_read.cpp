@@ -83,6 +83,7 @@ TEST_F(ReportRead, EveryFieldRoundTrips) {
     t.probes.assign(more.info.num_layers, p);
   }
   more.steps[2].probes[1].overlap_with_first = std::numeric_limits<double>::quiet_NaN();
+  more.steps[0].merged = {{12, {12, 14, 15}}, {20, {20}}};  // VisionZip's contextual tokens
   more.steps[1].model_ms = std::numeric_limits<double>::quiet_NaN();
   more.info.kv_bytes_per_token = 0;
   more.info.knobs["empty"] = "";
@@ -215,8 +216,8 @@ TEST_F(ReportRead, BadFieldsAreNamedWithTheirPath) {
   expectError(errorAfter([](json& d) { d["model"]["extra"] = 1; }),
               "run.json: model.extra: unknown field");
   // Identity and version.
-  expectError(errorAfter([](json& d) { d["schema_version"] = 2; }),
-              "run.json: schema_version: version 2 is not supported (this build reads version 1; "
+  expectError(errorAfter([](json& d) { d["schema_version"] = 3; }),
+              "run.json: schema_version: version 3 is not supported (this build reads versions 1 to 2; "
               "a newer HAE Studio wrote it)");
   expectError(errorAfter([](json& d) { d["schema_version"] = "1"; }),
               "run.json: schema_version: expected an integer, got string");

@@ -237,7 +237,7 @@ TEST_F(Reports, JsonValidatesAgainstTheSchemaAndRoundTrips) {
                               << " errors, first: " << (errors.empty() ? "" : errors[0]);
 
   EXPECT_EQ(doc["schema"], "hae-studio/run-report");
-  EXPECT_EQ(doc["schema_version"], 1);
+  EXPECT_EQ(doc["schema_version"], 2);
   EXPECT_EQ(doc["answer"], run_.answer);
   EXPECT_EQ(doc["policy"]["knobs"]["bin"], "8");
   EXPECT_EQ(doc["inputs"]["images"][0]["grids"][1]["global"], true);
@@ -285,7 +285,7 @@ TEST_F(Reports, JsonValidatesAgainstTheSchemaAndRoundTrips) {
   // The validator does catch a broken report.
   json broken = doc;
   broken.erase("steps");
-  broken["schema_version"] = 2;
+  broken["schema_version"] = 3;
   broken["summary"]["peak_cache_bytes"] = -1;
   broken["tokens"][0]["modality"] = "audio";
   broken["model"]["extra"] = 1;

@@ -27,6 +27,7 @@ struct BenchArgs {
   bool resume = false;
   bool dry_run = false;
   bool no_progress = false;
+  std::string compress_with;  // compress once, ask many: the question the cache is compressed for
   // merge
   std::vector<std::string> merge_dirs;
   std::string merge_out;
@@ -35,7 +36,8 @@ struct BenchArgs {
 // One model load for the whole grid: only the policy changes between cells.
 class SessionRunner : public bench::CaseRunner {
  public:
-  explicit SessionRunner(const SessionOptions& options) : session_(options) {}
+  SessionRunner(const SessionOptions& options, std::string compress_with)
+      : session_(options), compress_with_(std::move(compress_with)) {}
   bench::RunMeasure run(const bench::BenchCase& c, const std::string& policy,
                         const std::map<std::string, std::string>& knobs) override {
     if (!warmed_) {
@@ -52,11 +54,17 @@ class SessionRunner : public bench::CaseRunner {
   void runOnce(const bench::BenchCase& c, const std::string& policy,
                const std::map<std::string, std::string>& knobs) {
     session_.setPolicy(policy, knobs);
-    session_.prefill(c.question, c.images);
+    if (compress_with_.empty()) {
+      session_.prefill(c.question, c.images);
+    } else {
+      session_.prefill(compress_with_, c.images);
+      session_.ask(c.question);
+    }
     while (session_.step()) {
     }
   }
   Session session_;
+  std::string compress_with_;
   bool warmed_ = false;
 };
 
@@ -150,6 +158,8 @@ void runBenchCommand(const BenchArgs& a, const GlobalOptions& global) {
                 {"describe", std::to_string(a.describe)},
                 {"data", data},
                 {"shard", a.shard}};
+  if (!a.compress_with.empty()) o.settings["compress_with"] = a.compress_with;
+  if (a.session.shadow.mode != "off") o.settings["shadow"] = a.session.shadow.mode;
   const bool show = !a.no_progress && !global.quiet;
   const bool tty = isatty(fileno(stderr)) != 0;
   int last_printed = -1;
@@ -172,7 +182,7 @@ void runBenchCommand(const BenchArgs& a, const GlobalOptions& global) {
   bench::checkOutput(o);  // before the model loads
   spdlog::info("hae bench: {} cells x {} cases (shard {}/{}) -> {}", cells.size(), mine,
                shard.index, shard.count, a.out);
-  SessionRunner runner(a.session);
+  SessionRunner runner(a.session, a.compress_with);
   const bench::BenchStats stats = bench::runBench(cells, std::move(cases), runner, o);
   spdlog::info(
       "ran {} (cell, case) pairs, skipped {} already done; wrote {}/summary.csv, summary.json, "
@@ -184,7 +194,7 @@ std::string budgetHelp() {
   std::string out = "Budget conventions (b = fraction of the full cache's prompt tokens kept):\n";
   for (const char* p : {"hae", "h2o", "snapkv", "pyramidkv", "adakv", "fastv", "streaming", "tova",
                         "random", "uniform", "divprune", "fastervlm", "visionzip", "cdpruner",
-                        "dart", "pyramiddrop", "mustdrop", "full"})
+                        "dart", "pyramiddrop", "sparsevlm", "mustdrop", "full"})
     out += "  " + bench::budgetConvention(p) + "\n";
   out +=
       "A token budget Tt (e.g. 64t) is b = min(1, (prompt - visual + T) / prompt) per case: "
@@ -223,8 +233,8 @@ void addBenchCommand(CLI::App& app, const GlobalOptions& global) {
   cmd->add_option(
       "--preset", a->preset,
       "paper: full, hae, h2o, snapkv, pyramidkv, fastv, streaming, random, uniform, divprune, "
-      "fastervlm, visionzip, cdpruner, dart, pyramiddrop at matched memory (--budget, default "
-      "0.59) + HAE's dap.r and ddes.bin sweeps");
+      "fastervlm, visionzip, cdpruner, dart, pyramiddrop, sparsevlm at matched memory (--budget, "
+      "default 0.59) + HAE's dap.r and ddes.bin sweeps");
   cmd->add_option(
       "--out", a->out,
       "output folder: results.jsonl, summary.csv / .json / .md / .html, tradeoff_*.svg, images/");
@@ -233,6 +243,17 @@ void addBenchCommand(CLI::App& app, const GlobalOptions& global) {
   cmd->add_option("--shard", a->shard, "i/N: run the cases with index % N == i-1 (all cells each)");
   cmd->add_flag("--dry-run", a->dry_run, "list the cells and the number of runs, run nothing");
   cmd->add_flag("--no-progress", a->no_progress, "no progress bar on stderr");
+  cmd->add_flag_function(
+      "--shadow", [a](std::int64_t) { a->session.shadow.mode = "forced"; },
+      "run every cell beside a full-cache shadow fed the cell's own answer: per cell the mean and "
+      "worst KL, top-1 agreement, missed attention mass (visual / text), where answers part from "
+      "the full cache's, regretted purges (about 2x the decoder work)");
+  cmd->add_option(
+      "--compress-with", a->compress_with,
+      "compress once, ask many: every cell (the full cache too) first runs the images with this "
+      "question, so the policy compresses the cache for it, then answers the case's question "
+      "from that cache (the first question leaves the cache); shows what query-aware methods "
+      "owe to knowing the question. Example: \"Describe the image.\"");
   cmd->add_option("--max-new-tokens", a->session.max_new_tokens, "longest answer")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));

@@ -48,6 +48,20 @@ void runRun(RunArgs& a) {
                   t->totalBytes() / 1024.0);
   }
   fmt::print("{}\n", session.answer());
+  if (const auto sh = summarizeShadow(session.history())) {
+    // Issue 16: what eviction cost against the full-cache shadow (the same weights, a second cache).
+    const int diverged = session.firstDivergenceStep();
+    fmt::print("shadow ({}): KL mean {:.4g}, worst {:.4g} (step {}) | top-1 agreement {:.1f} % | "
+               "missed attention visual {:.4f}, text {:.4f} | first divergence {} | regretted "
+               "purges {}, timely restores {} | shadow {:.1f} ms\n",
+               a.session.shadow.mode, sh->mean_kl, sh->worst_kl, sh->worst_kl_step,
+               100 * sh->top1_agreement, sh->mean_missed_visual, sh->mean_missed_text,
+               a.session.shadow.mode == "free" ? (diverged >= 0 ? fmt::format("step {}", diverged) : "none")
+                                               : "n/a (forced)",
+               sh->regretted_purges, sh->timely_restores, sh->shadow_ms);
+    if (a.session.shadow.mode == "free" && diverged >= 0)
+      fmt::print("shadow answer: {}\n", session.shadowAnswer());
+  }
   if (steps > 0)
     spdlog::info("decode: {} tokens, {:.2f} ms/token, final cache {:.1f} KiB", steps, decode_ms / steps,
                  session.history().back().totalBytes() / 1024.0);
@@ -103,6 +117,28 @@ void addRunCommand(CLI::App& app, const GlobalOptions&) {
                   "Qwen2-VL / Qwen2.5-VL: smart_resize's upper bound (default: max_pixels, 12845056 "
                   "for the real models; 200704 = 256 merged tokens of 28x28 px)")
       ->check(CLI::Range(784LL, 1LL << 30));
+  cmd->add_option("--force-keep", args->session.overrides.force_keep,
+                  "what-if edit: original token positions no eviction may drop (comma separated; "
+                  "the report's override.keep)")
+      ->delimiter(',');
+  cmd->add_option("--force-evict", args->session.overrides.force_evict,
+                  "what-if edit: original token positions dropped from every layer at the end of "
+                  "prefill (comma separated; the report's override.evict)")
+      ->delimiter(',');
+  cmd->add_option("--shadow", args->session.shadow.mode,
+                  "full-cache shadow over the same weights (a second KV cache): forced = fed the "
+                  "policy run's tokens, free = decodes on its own; measures KL, top-1 agreement and "
+                  "the attention the policy's cache missed at every step (printed after the answer, "
+                  "and in the reports); default off")
+      ->check(CLI::IsMember({"off", "forced", "free"}));
+  cmd->add_option("--shadow-threshold", args->session.shadow.regret_threshold,
+                  "HAE: full-model attention above which a purged token counts as regretted, and a "
+                  "restored one as timely (default 0.01)")
+      ->check(FiniteRange(0, 1));
+  cmd->add_option("--shadow-window", args->session.shadow.restore_window,
+                  "HAE: steps after a restore within which full-model attention makes it timely "
+                  "(default 4)")
+      ->check(CLI::Range(0, 1000000));
   cmd->callback([args] { runRun(*args); });
 }
 

@@ -170,6 +170,20 @@ bool answersAgree(const BenchCase& c, const std::string& a, const std::string& b
 double tokenF1(const std::string& predicted, const std::string& reference);
 
 // ---- One run's measurements ------------------------------------------------------------------
+// With `hae bench --shadow`: the run against its teacher-forced full-cache shadow (issue 16).
+struct ShadowMeasure {
+  double mean_kl = 0, worst_kl = 0;  // KL(full || policy) of the next-token distributions, per step
+  double top1_agreement = 0;         // share of steps whose two argmaxes agree
+  // Missed attention mass (evicted + binned), mean over steps and layers: on visual tokens, and on
+  // every other token (prompt text, separators, generated).
+  double missed_visual = 0, missed_text = 0;
+  // The first generated token (1-based) at which the full cache's greedy choice differs from the
+  // policy's: where the two answers part. -1 when they never do.
+  int first_divergence = -1;
+  int regretted_purges = 0;  // HAE: purged tokens the full model wanted later
+};
+ShadowMeasure measureShadow(const std::vector<StepTelemetry>& steps);  // steps with a shadow
+
 struct RunMeasure {
   std::string output;
   int prompt_tokens = 0, visual_tokens = 0, generated_tokens = 0;
@@ -183,6 +197,7 @@ struct RunMeasure {
   // Storage the cache had allocated, headroom included (as `hae run`'s report).
   std::int64_t peak_alloc_bytes = 0, mean_alloc_bytes = 0;
   std::map<std::string, std::string> settings;  // the policy's knobs as it ran (defaults included)
+  std::optional<ShadowMeasure> shadow;          // when the steps carry a shadow
 };
 RunMeasure measureRun(const RunInfo& info, const std::vector<StepTelemetry>& steps,
                       const std::string& output);
@@ -239,6 +254,12 @@ struct CellSummary {
   // Exact match vs the reference per category ("colour_of_shape", "describe", ...).
   std::map<std::string, double> category_accuracy;
   std::map<std::string, int> category_cases;
+  // With --shadow (means over the cell's cases of ShadowMeasure; worst_kl is the cell's worst).
+  int shadow_cases = 0;
+  double mean_kl = 0, worst_kl = 0, top1_agreement = 0, missed_visual = 0, missed_text = 0;
+  double first_divergence_median = 0;  // over the cases whose answer parts from the full cache's
+  double diverged_share = 0;           // share of cases whose answer parts at all
+  double regretted_purges = 0;         // per answer
 };
 // Sorted by (cell order, case index) first, so any split of the same records gives the same sums.
 std::vector<CellSummary> summarize(std::vector<CaseResult> results);

@@ -22,7 +22,14 @@ const char* reportFormatName(ReportFormat format);
 
 // The JSON report's identity; bump the version whenever a field changes meaning or goes away.
 inline constexpr const char* kRunReportSchema = "hae-studio/run-report";
-inline constexpr int kRunReportSchemaVersion = 1;
+// Version 2 (issue 16) adds the optional per-step shadow, regrets and attention; version 1 files
+// (which have none of them) still read.
+inline constexpr int kRunReportSchemaVersion = 2;
+inline constexpr int kOldestRunReportSchemaVersion = 1;
+// A run's recorded attention (StepTelemetry::attention) goes into the JSON report only while all
+// its steps hold at most this many values together (about 40 MB of JSON); the shadow's
+// visual_attention is always written.
+inline constexpr std::size_t kMaxReportAttentionValues = std::size_t{1} << 22;
 
 // Headline numbers shared by every format, so the JSON, HTML and PDF never disagree.
 struct ReportSummary {
@@ -44,6 +51,24 @@ struct ReportSummary {
   std::optional<double> reduction_vs_full;  // 1 - held / full
 };
 ReportSummary summarizeRun(const RunInfo& info, const std::vector<StepTelemetry>& steps);
+
+// Issue 16: the full-cache shadow's numbers over a run (steps with StepTelemetry::shadow), shared
+// by `hae run`'s summary line and the HTML report. Missed mass is the mean over layers of one
+// step's missed attention, then the mean over the measured steps; "text" is every modality but
+// visual. nullopt when no step has a shadow.
+struct ShadowSummary {
+  int steps = 0;                  // steps measured (prefill included)
+  double mean_kl = 0, worst_kl = 0;
+  int worst_kl_step = 0;
+  double top1_agreement = 0;      // share of measured steps whose argmaxes agree
+  double mean_missed_visual = 0, mean_missed_text = 0;
+  double worst_missed = 0;        // one layer's whole missed mass, worst over layers and steps
+  double shadow_ms = 0;           // the shadow's own time, whole run
+  int regretted_purges = 0, timely_restores = 0;
+  // Free-running shadow: the first decode step whose token differs (-1: none measured).
+  int first_divergence = -1;
+};
+std::optional<ShadowSummary> summarizeShadow(const std::vector<StepTelemetry>& steps);
 
 // Each writer returns the whole file; reports are small (megabytes at most).
 std::string reportJson(const RunInfo& info, const std::vector<StepTelemetry>& steps,

@@ -4,6 +4,7 @@
 // the GUI, the report writers and the tests can all hold them.
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -79,6 +80,56 @@ struct MergedToken {
   std::vector<int> members;
 };
 
+// Issue 16: what eviction cost, measured against a full-cache shadow run over the same weights
+// (teacher-forced on the policy run's tokens, or free-running on its own).
+struct ShadowLayer {
+  // The full model's attention (mean over query heads, query = this step's token) on tokens that
+  // this layer's policy cache no longer attends, by modality: evicted for good, and waiting in the
+  // recycle bin. Per-KV-head caches count a token as missing for the heads that dropped it.
+  float missed_evicted[kModalityCount] = {};
+  float missed_binned[kModalityCount] = {};
+  double missed() const;  // everything the policy's cache could not show this layer
+};
+
+struct TokenChoice {
+  int id = 0;
+  float prob = 0;
+  std::string text;
+};
+
+struct ShadowStep {
+  double kl = 0;               // KL(full || policy) of the next-token distributions
+  double total_variation = 0;  // 0.5 * sum |p_full - p_policy|
+  bool top1_agree = true;      // the two argmaxes agree
+  int policy_token_rank = 0;   // rank under the full model of the token the policy run chose (0 = its top)
+  int full_token_id = -1;      // free-running: the token the full cache chose itself
+  std::vector<TokenChoice> top_full, top_policy;  // top-5 of each
+  std::vector<ShadowLayer> layers;
+  // [layer][v]: the full model's attention (head mean) on the prompt's v-th visual token.
+  std::vector<std::vector<float>> visual_attention;
+  double ms = 0;  // the shadow's own time this step, apart from model_ms / policy_ms
+};
+
+// HAE's recycle bin judged by the shadow: a purged token the full model later attended above the
+// threshold (regretted), or a restored token it attended within k steps of the restore (timely).
+enum class RegretKind : std::uint8_t { RegrettedPurge = 0, TimelyRestore };
+struct RegretEvent {
+  RegretKind kind = RegretKind::RegrettedPurge;
+  int position = 0;    // original position of the token
+  int layer = -1;      // -1: all layers (HAE's broadcast decisions)
+  int event_step = 0;  // when it was purged / restored
+  int wanted_step = 0; // when the full model attended it above the threshold
+  float attention = 0; // that attention (head mean)
+};
+const char* regretKindName(RegretKind k);  // "regretted_purge", "timely_restore"
+
+// One layer's attention of the step's query token over the prompt's visual tokens, recorded when
+// SessionOptions::record_attention is set (the studio's attention heat map).
+struct StepAttention {
+  int heads = 0;               // query heads
+  std::vector<float> weights;  // heads x visual tokens, row-major (softmax probabilities)
+};
+
 struct StepTelemetry {
   int step = 0;                 // 0 = prefill, then 1, 2, ... per generated token
   int token_id = -1;            // generated token (-1 for prefill)
@@ -92,6 +143,9 @@ struct StepTelemetry {
   std::vector<std::vector<PatchState>> patch_states;
   std::vector<LayerProbe> probes;  // empty unless probes were requested
   std::vector<MergedToken> merged;  // prefill only; empty unless a policy merged tokens
+  std::optional<ShadowStep> shadow;   // with a shadow (SessionOptions::shadow)
+  std::vector<RegretEvent> regrets;   // shadow + HAE: judged at this step
+  std::vector<StepAttention> attention;  // [layer], with SessionOptions::record_attention
   std::int64_t totalBytes() const;
   int liveSlots(int layer) const;
 };

@@ -121,9 +121,41 @@ double tokenF1(const std::string& predicted, const std::string& reference) {
   return 2 * precision * recall / (precision + recall);
 }
 
+ShadowMeasure measureShadow(const std::vector<StepTelemetry>& steps) {
+  ShadowMeasure m;
+  int counted = 0, agree = 0, layer_steps = 0;
+  double kl = 0;
+  for (const StepTelemetry& st : steps) {
+    if (!st.shadow) continue;
+    const ShadowStep& sh = *st.shadow;
+    ++counted;
+    kl += sh.kl;
+    m.worst_kl = std::max(m.worst_kl, sh.kl);
+    agree += sh.top1_agree;
+    // The distribution after step s picks token s + 1.
+    if (!sh.top1_agree && m.first_divergence < 0) m.first_divergence = st.step + 1;
+    for (const ShadowLayer& l : sh.layers) {
+      ++layer_steps;
+      for (int k = 0; k < kModalityCount; ++k) {
+        const double missed = l.missed_evicted[k] + l.missed_binned[k];
+        (k == static_cast<int>(Modality::Visual) ? m.missed_visual : m.missed_text) += missed;
+      }
+    }
+    for (const RegretEvent& r : st.regrets) m.regretted_purges += r.kind == RegretKind::RegrettedPurge;
+  }
+  if (counted > 0) m.mean_kl = kl / counted, m.top1_agreement = static_cast<double>(agree) / counted;
+  if (layer_steps > 0) m.missed_visual /= layer_steps, m.missed_text /= layer_steps;
+  return m;
+}
+
 RunMeasure measureRun(const RunInfo& info, const std::vector<StepTelemetry>& steps,
                       const std::string& output) {
   RunMeasure m;
+  for (const StepTelemetry& st : steps)
+    if (st.shadow) {
+      m.shadow = measureShadow(steps);
+      break;
+    }
   m.output = output;
   m.settings = info.knobs;
   const ReportSummary s = summarizeRun(info, steps);

@@ -55,6 +55,14 @@ std::string resultLine(const CaseResult& r) {
   j["full_prefill_ms"] = r.full_prefill_ms;
   j["full_decode_ms_per_token"] = r.full_decode_ms_per_token;
   j["settings"] = r.run.settings;
+  if (const auto& sh = r.run.shadow)
+    j["shadow"] = {{"mean_kl", sh->mean_kl},
+                   {"worst_kl", sh->worst_kl},
+                   {"top1_agreement", sh->top1_agreement},
+                   {"missed_visual", sh->missed_visual},
+                   {"missed_text", sh->missed_text},
+                   {"first_divergence", sh->first_divergence},
+                   {"regretted_purges", sh->regretted_purges}};
   // Answers may hold any bytes the tokenizer produced; replace rather than fail the whole run.
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
@@ -113,6 +121,18 @@ CaseResult parseResultLine(const std::string& line, const std::string& where) {
     r.full_prefill_ms = j.at("full_prefill_ms").get<double>();
     r.full_decode_ms_per_token = j.at("full_decode_ms_per_token").get<double>();
     r.run.settings = j.at("settings").get<std::map<std::string, std::string>>();
+    if (j.contains("shadow")) {
+      const Json& sh = j.at("shadow");
+      ShadowMeasure m;
+      m.mean_kl = sh.at("mean_kl").get<double>();
+      m.worst_kl = sh.at("worst_kl").get<double>();
+      m.top1_agreement = sh.at("top1_agreement").get<double>();
+      m.missed_visual = sh.at("missed_visual").get<double>();
+      m.missed_text = sh.at("missed_text").get<double>();
+      m.first_divergence = sh.at("first_divergence").get<int>();
+      m.regretted_purges = sh.at("regretted_purges").get<int>();
+      r.run.shadow = m;
+    }
   } catch (const Json::exception& e) {
     throw Error(fmt::format("{}: bad field ({})", where, e.what()));
   }

@@ -92,6 +92,8 @@ std::vector<CellSummary> summarize(std::vector<CaseResult> results) {
     int decoded = 0;
     double both_decode = 0, both_full_decode = 0, long_decode = 0, long_full_decode = 0;
     std::map<std::string, double> cat_em;
+    double kl = 0, agree1 = 0, missed_visual = 0, missed_text = 0, regrets = 0;
+    std::vector<int> divergences;
   };
   std::vector<Sums> sums;
   for (const CaseResult& r : results) {
@@ -144,6 +146,16 @@ std::vector<CellSummary> summarize(std::vector<CaseResult> results) {
     }
     s.model += r.run.model_ms;
     s.policy += r.run.policy_ms;
+    if (const auto& sh = r.run.shadow) {
+      ++c.shadow_cases;
+      s.kl += sh->mean_kl;
+      c.worst_kl = std::max(c.worst_kl, sh->worst_kl);
+      s.agree1 += sh->top1_agreement;
+      s.missed_visual += sh->missed_visual;
+      s.missed_text += sh->missed_text;
+      s.regrets += sh->regretted_purges;
+      if (sh->first_divergence > 0) s.divergences.push_back(sh->first_divergence);
+    }
   }
   for (std::size_t i = 0; i < cells.size(); ++i) {
     CellSummary& c = cells[i];
@@ -167,6 +179,18 @@ std::vector<CellSummary> summarize(std::vector<CaseResult> results) {
     c.policy_share = ratio(s.policy, s.model + s.policy);
     for (const auto& [cat, n] : c.category_cases)
       c.category_accuracy[cat] = ratio(s.cat_em.at(cat), n);
+    c.mean_kl = ratio(s.kl, c.shadow_cases);
+    c.top1_agreement = ratio(s.agree1, c.shadow_cases);
+    c.missed_visual = ratio(s.missed_visual, c.shadow_cases);
+    c.missed_text = ratio(s.missed_text, c.shadow_cases);
+    c.regretted_purges = ratio(s.regrets, c.shadow_cases);
+    c.diverged_share = ratio(static_cast<double>(s.divergences.size()), c.shadow_cases);
+    if (!s.divergences.empty()) {
+      std::vector<int> d = s.divergences;
+      std::sort(d.begin(), d.end());
+      const std::size_t n = d.size();
+      c.first_divergence_median = n % 2 ? d[n / 2] : 0.5 * (d[n / 2 - 1] + d[n / 2]);
+    }
   }
   std::stable_sort(cells.begin(), cells.end(), [](const CellSummary& a, const CellSummary& b) {
     return std::tie(a.order, a.cell) < std::tie(b.order, b.cell);
@@ -179,17 +203,21 @@ std::string summaryCsv(const std::vector<CellSummary>& cells) {
       "cell,policy,budget,knobs,cases,short_cases,short_accuracy,full_short_accuracy,long_cases,"
       "long_em_ref,long_f1_ref,long_em_full,long_f1_full,agreement_full,peak_bytes,mean_bytes,"
       "peak_reduction,kv_reduction,prefill_ms,decode_ms_per_token,speedup,prefill_speedup,"
-      "long_speedup,policy_share\r\n";
+      "long_speedup,policy_share,shadow_cases,mean_kl,worst_kl,top1_agreement,missed_visual,"
+      "missed_text,first_divergence_median,diverged_share,regretted_purges\r\n";
   for (const auto& c : cells)
     out += fmt::format(
         "{},{},{},{},{},{},{:.6f},{:.6f},{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.0f},{:.0f},"
-        "{:.6f},{:.6f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.6f}\r\n",
+        "{:.6f},{:.6f},{:.4f},{:.4f},{:.4f},{:.4f},{:.4f},{:.6f},{},{:.6g},{:.6g},{:.6f},{:.6f},"
+        "{:.6f},{:.1f},{:.6f},{:.4f}\r\n",
         csvField(c.cell), csvField(c.policy), budgetText(c.budget, c.budget_tokens),
         csvField(knobText(c.knobs)), c.cases, c.short_cases, c.short_accuracy,
         c.full_short_accuracy, c.long_cases, c.long_em_ref, c.long_f1_ref, c.long_em_full,
         c.long_f1_full, c.agreement_full, c.peak_bytes, c.mean_bytes, c.peak_reduction,
         c.kv_reduction, c.prefill_ms, c.decode_ms_per_token, c.speedup, c.prefill_speedup,
-        c.long_speedup, c.policy_share);
+        c.long_speedup, c.policy_share, c.shadow_cases, c.mean_kl, c.worst_kl, c.top1_agreement,
+        c.missed_visual, c.missed_text, c.first_divergence_median, c.diverged_share,
+        c.regretted_purges);
   return out;
 }
 
@@ -226,6 +254,16 @@ std::string summaryJson(const std::vector<CellSummary>& cells) {
     e["prefill_speedup"] = c.prefill_speedup;
     e["long_speedup"] = c.long_speedup;
     e["policy_share"] = c.policy_share;
+    if (c.shadow_cases > 0)
+      e["shadow"] = {{"cases", c.shadow_cases},
+                     {"mean_kl", c.mean_kl},
+                     {"worst_kl", c.worst_kl},
+                     {"top1_agreement", c.top1_agreement},
+                     {"missed_visual", c.missed_visual},
+                     {"missed_text", c.missed_text},
+                     {"first_divergence_median", c.first_divergence_median},
+                     {"diverged_share", c.diverged_share},
+                     {"regretted_purges", c.regretted_purges}};
     Json cats = Json::object();
     for (const auto& [cat, n] : c.category_cases)
       cats[cat] = {{"cases", n}, {"accuracy", c.category_accuracy.at(cat)}};
@@ -254,6 +292,22 @@ std::string summaryMarkdown(const std::vector<CellSummary>& cells) {
         c.decode_ms_per_token > 0 ? fmt::format("{:.2f}", c.decode_ms_per_token) : "-",
         c.speedup > 0 ? fmt::format("{:.2f}x", c.speedup) : "-",
         c.long_speedup > 0 ? fmt::format("{:.2f}x", c.long_speedup) : "-", pct(c.policy_share));
+  }
+  if (std::any_of(cells.begin(), cells.end(), [](const CellSummary& c) { return c.shadow_cases > 0; })) {
+    md << "\n**Against the full-cache shadow** (teacher-forced on each cell's own answer; missed = "
+          "the full model's attention on tokens the cell's cache no longer shows, mean over steps "
+          "and layers)\n\n"
+          "| cell | mean KL | worst KL | top-1 agree % | missed visual % | missed text % | answers "
+          "parting % | first parting token (median) | regretted purges / answer |\n"
+          "|---|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+    for (const auto& c : cells) {
+      if (c.shadow_cases == 0) continue;
+      md << fmt::format("| {} | {:.4f} | {:.3f} | {} | {:.2f} | {:.2f} | {} | {} | {:.2f} |\n",
+                        mdCell(c.cell), c.mean_kl, c.worst_kl, pct(c.top1_agreement),
+                        100 * c.missed_visual, 100 * c.missed_text, pct(c.diverged_share),
+                        c.diverged_share > 0 ? fmt::format("{:g}", c.first_divergence_median) : "-",
+                        c.regretted_purges);
+    }
   }
   // Sweeps are found in the cells themselves (cells of one policy and budget that differ in one
   // knob), so a merged run's summary shows them without knowing the grid it came from.

@@ -84,8 +84,24 @@ at::Tensor LayerCache::attentionMask() const {
   return mask_.narrow(0, 0, size());
 }
 
-void LayerCache::keep(const std::vector<std::int64_t>& slots) {
+std::vector<std::int64_t> LayerCache::withPinned(const std::vector<std::int64_t>& slots,
+                                                 int head) const {
+  const std::vector<SlotMeta>& metas = head < 0 ? slots_ : heads_.at(head).slots;
+  std::vector<std::int64_t> out;
+  out.reserve(slots.size());
+  std::size_t k = 0;
+  for (std::int64_t i = 0; i < static_cast<std::int64_t>(metas.size()); ++i) {
+    const bool listed = k < slots.size() && slots[k] == i;
+    if (listed) ++k;
+    if (listed || metas[i].pinned) out.push_back(i);
+  }
+  for (; k < slots.size(); ++k) out.push_back(slots[k]);  // out of range: index_select reports it
+  return out;
+}
+
+void LayerCache::keep(const std::vector<std::int64_t>& requested) {
   if (perHead()) throw Error("LayerCache::keep on a per-head cache: the heads hold different slots");
+  const std::vector<std::int64_t> slots = withPinned(requested);
   if (static_cast<int>(slots.size()) == size()) return;
   auto index = torch::tensor(slots, torch::kInt64).to(k_.device());
   const auto m = static_cast<std::int64_t>(slots.size());
@@ -122,7 +138,7 @@ void LayerCache::keep(const std::vector<std::int64_t>& slots) {
 }
 
 void LayerCache::setAttended(int slot, bool attended) {
-  if (attended_.at(slot) == attended) return;
+  if (attended_.at(slot) == attended || (!attended && slots_.at(slot).pinned)) return;
   attended_[slot] = attended;
   masked_ += attended ? -1 : 1;
   if (masked_ == 0) {
@@ -147,10 +163,12 @@ std::int64_t LayerCache::bytesHeld() const {
 
 void LayerCache::clear() { *this = LayerCache(); }
 
-void LayerCache::splitHeads(const std::vector<std::vector<std::int64_t>>& keep_per_head) {
+void LayerCache::splitHeads(const std::vector<std::vector<std::int64_t>>& requested) {
   if (perHead()) throw Error("LayerCache::splitHeads: the cache is already per head");
-  if (!k_.defined() || static_cast<std::int64_t>(keep_per_head.size()) != k_.size(0))
+  if (!k_.defined() || static_cast<std::int64_t>(requested.size()) != k_.size(0))
     throw Error("LayerCache::splitHeads: one keep list per KV head expected");
+  std::vector<std::vector<std::int64_t>> keep_per_head;
+  for (const auto& slots : requested) keep_per_head.push_back(withPinned(slots));
   std::vector<bool> any(slots_.size(), false);
   std::vector<HeadStore> heads(keep_per_head.size());
   for (std::size_t h = 0; h < heads.size(); ++h) {
@@ -203,7 +221,8 @@ void LayerCache::appendPerHead(const at::Tensor& k, const at::Tensor& v, const s
   attended_.insert(attended_.end(), metas.size(), true);
 }
 
-void LayerCache::keepHead(int h, const std::vector<std::int64_t>& slots) {
+void LayerCache::keepHead(int h, const std::vector<std::int64_t>& requested) {
+  const std::vector<std::int64_t> slots = withPinned(requested, h);
   HeadStore& st = heads_.at(h);
   if (slots.size() == st.slots.size()) return;
   auto index = torch::tensor(slots, torch::kInt64).to(st.k.device());

@@ -17,6 +17,9 @@ struct SlotMeta {
   Modality modality = Modality::Text;
   int token = 0;     // index into the run's token list (prompt, then generated)
   bool binned = false;  // demoted to a policy's recycle bin: stored, not yet freed
+  // What-if force-keep (SessionOptions::overrides): keep(), keepHead() and splitHeads() retain it
+  // whatever they are given, and it is never binned or masked, so no policy can evict it.
+  bool pinned = false;
   // M-RoPE families (Qwen2-VL): the (t, h, w) rotary position the key was rotated with. It is
   // metadata, not an index: `position` stays the token's place in the sequence (the causal mask).
   std::array<int, 3> mrope = {0, 0, 0};
@@ -34,14 +37,19 @@ class LayerCache {
   at::Tensor attentionMask() const;
   int size() const { return static_cast<int>(slots_.size()); }
   const std::vector<SlotMeta>& slots() const { return slots_; }
-  // Keeps the listed slots (ascending indices) with one gather into right-sized storage.
+  // Keeps the listed slots (ascending indices), and every pinned one, with one gather into
+  // right-sized storage.
   void keep(const std::vector<std::int64_t>& slots);
+  // `slots` (ascending indices into slots(), or into headSlots(head)) plus the pinned slots.
+  std::vector<std::int64_t> withPinned(const std::vector<std::int64_t>& slots, int head = -1) const;
   // Replaces the live keys ([kv_heads, size, head_dim]) and the slots' positions: keys re-rotated
   // to new positions (HAE's pos.mode = renumber). Not for per-head storage.
   void rewriteKeys(const at::Tensor& keys, const std::vector<int>& positions);
   // Excludes a slot from attention without freeing it (a recycle bin that is not attended).
   void setAttended(int slot, bool attended);
-  void setBinned(int slot, bool binned) { slots_.at(slot).binned = binned; }
+  void setBinned(int slot, bool binned) {
+    if (!slots_.at(slot).pinned) slots_[slot].binned = binned;
+  }
   bool attended(int slot) const;
   int maskedCount() const { return masked_; }  // stored slots excluded from attention
   std::int64_t bytesHeld() const;  // allocated K+V storage

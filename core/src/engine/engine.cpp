@@ -9,6 +9,7 @@
 
 #include "../models/prompt_text.h"
 #include "../text/rope.h"
+#include "overrides.h"
 #include "hae/error.h"
 #include "hae/weight_manifest.h"
 
@@ -77,7 +78,13 @@ at::Tensor Engine::runLayers(at::Tensor h, at::Tensor positions, std::vector<Slo
   const ModelSpec& spec = model_->spec();
   telemetry_.layers.assign(spec.num_layers, {});
   std::vector<AttentionTap> taps(spec.num_layers);
-  PolicyContext ctx{cache_, spec, tokens_, step_, telemetry_.events, telemetry_.probes};
+  // The observers' taps sit apart from `taps`, which the policy's hooks read.
+  std::vector<AttentionTap> own_taps(observe_.attention ? spec.num_layers : 0);
+  const bool observing = observe_.visibility || observe_.attention;
+  views_.assign(observing ? spec.num_layers : 0, {});
+  observe_ms_ = 0;
+  PolicyContext ctx{cache_, spec, tokens_, step_, telemetry_.events, telemetry_.probes,
+                    prefill ? &telemetry_.merged : nullptr};
   const int kv_length = static_cast<int>(cache_.layer(0).size() + metas.size());
   auto [cos, sin] = model_->rotary(ropePositions(metas, positions, mrope_), kv_length);
   double policy_ms = 0;
@@ -89,17 +96,38 @@ at::Tensor Engine::runLayers(at::Tensor h, at::Tensor positions, std::vector<Slo
       if (prefill) tap->query_rows = policy_->prefillQueryRows(metas);
       policy_->configureTap(layer, prefill, *tap);
     }
+    AttentionTap* const policy_tap = tap;
+    if (observe_.attention) {
+      if (!tap) {
+        tap = &own_taps[layer];
+        tap->col_sum_only = true;
+        if (prefill) tap->query_rows = {static_cast<std::int64_t>(metas.size()) - 1};
+      }
+      tap->keep_last_row = true;
+    }
     const auto start = Clock::now();
     h = model_->layerForward(layer, h, positions, cos, sin, cache_.layer(layer), metas, tap);
     syncDevice(spec.device);
     telemetry_.layers[layer].ms = msSince(start);
+    if (observing) {
+      const auto observe_start = Clock::now();
+      observeLayer(cache_.layer(layer), static_cast<int>(tokens_.size()), observe_, tap, views_[layer]);
+      observe_ms_ += msSince(observe_start);
+    }
     if (capture && capture->enabled) capture->hidden_states.push_back(h.unsqueeze(0));
-    if (prefill && tap) {
+    if (prefill && policy_tap) {
       const auto policy_start = Clock::now();
       at::Tensor normed;  // this layer's output rows after the final norm (DART's similarity)
       ctx.hidden = nullptr;
       if (policy_->wantsPrefillHidden(layer)) normed = model_->finalNorm(h), ctx.hidden = &normed;
+      ctx.output = &h;
+      ctx.replace.clear();
       if (auto keep = policy_->afterPrefillLayer(layer, metas, tap, ctx)) {
+        if (!ctx.replace.empty()) {  // new hidden rows (SparseVLM's recycled tokens)
+          h = h.clone();             // the capture keeps the layer's own output
+          for (const auto& [row, value] : ctx.replace) h[row].copy_(value);
+        }
+        *keep = withPinnedRows(*keep, metas);
         auto index = torch::tensor(*keep, torch::kInt64).to(h.device());
         h = h.index_select(0, index);
         positions = positions.index_select(0, index.to(positions.device()));
@@ -117,9 +145,10 @@ at::Tensor Engine::runLayers(at::Tensor h, at::Tensor positions, std::vector<Slo
     }
   }
   const auto policy_start = Clock::now();
-  if (prefill)
+  if (prefill) {
     policy_->endPrefill(taps, ctx);
-  else
+    applyForceEvict(overrides_, ctx);
+  } else
     policy_->afterDecodeStep(taps, ctx);
   telemetry_.policy_ms = policy_ms + msSince(policy_start);
   return h;
@@ -131,6 +160,7 @@ at::Tensor Engine::prefill(const PromptPlan& plan, ForwardCapture* capture) {
   requirePrefillFits(spec, static_cast<std::int64_t>(plan.ids.size()));
   cache_.reset(spec.num_layers);
   tokens_ = plan.tokens;
+  checkOverrides(overrides_, tokens_);
   prompt_pixels_ = plan.pixel_values;
   prompt_grid_thw_ = plan.image_grid_thw;
   // M-RoPE: positions are per-token metadata, and decoding continues at the sequence index plus
@@ -147,6 +177,7 @@ at::Tensor Engine::prefill(const PromptPlan& plan, ForwardCapture* capture) {
         "position is an image's (t, h, w) cell, not its index, so renumbering kept tokens 0..n-1 "
         "would move the image; use pos.mode=original (kept tokens keep their 3-D positions)",
         policy_->name(), spec.family));
+  answer_start_ = 0;
   visual_tokens_.clear();
   for (std::size_t i = 0; i < tokens_.size(); ++i)
     if (tokens_[i].modality == Modality::Visual) visual_tokens_.push_back(static_cast<int>(i));
@@ -162,6 +193,7 @@ at::Tensor Engine::prefill(const PromptPlan& plan, ForwardCapture* capture) {
   std::vector<std::int64_t> positions;
   for (std::size_t i = 0; i < tokens_.size(); ++i) {
     metas.push_back({tokens_[i].position, tokens_[i].modality, static_cast<int>(i)});
+    metas.back().pinned = isForceKept(overrides_, tokens_[i].position);
     if (mrope_) metas.back().mrope = plan.mrope_positions[i];
     positions.push_back(tokens_[i].position);
   }
@@ -184,14 +216,14 @@ at::Tensor Engine::prefill(const PromptPlan& plan, ForwardCapture* capture) {
   }
   syncDevice(spec.device);
   requireFiniteLogits(logits, "prefill");
-  telemetry_.model_ms = msSince(start) - telemetry_.policy_ms;
+  telemetry_.model_ms = msSince(start) - telemetry_.policy_ms - observe_ms_;
   next_position_ = tokens_.empty() ? 0 : tokens_.back().position + 1;
   rope_shift_ = policy_->renumbersPositions() ? renumberCache() : 0;
   recordTelemetry(0);
   return logits;
 }
 
-at::Tensor Engine::decode(std::int64_t token) {
+at::Tensor Engine::decode(std::int64_t token, const TokenInfo* prompt_token) {
   torch::NoGradGuard no_grad;
   const ModelSpec& spec = model_->spec();
   ++step_;
@@ -201,10 +233,13 @@ at::Tensor Engine::decode(std::int64_t token) {
   info.id = static_cast<int>(token);
   info.position = next_position_;
   info.modality = Modality::Generated;
-  if (const Tokenizer* tok = model_->tokenizer()) {
+  if (prompt_token) {
+    info.modality = prompt_token->modality;
+    info.text = prompt_token->text;
+  } else if (const Tokenizer* tok = model_->tokenizer()) {
     std::vector<int> answer;  // the generated tokens so far: the context of this one's text
-    for (const TokenInfo& t : tokens_)
-      if (t.modality == Modality::Generated) answer.push_back(t.id);
+    for (std::size_t i = answer_start_; i < tokens_.size(); ++i)
+      if (tokens_[i].modality == Modality::Generated) answer.push_back(tokens_[i].id);
     info.text = addedText(*tok, answer, static_cast<int>(token));
   }
   tokens_.push_back(info);
@@ -212,18 +247,49 @@ at::Tensor Engine::decode(std::int64_t token) {
   if (model_->rotaryRegime(held + 1) != model_->rotaryRegime(held)) recomputeCache(held + 1);
   auto ids = torch::tensor({token}, torch::kInt64);
   auto h = model_->embed(ids, {});
-  std::vector<SlotMeta> metas = {{info.position - rope_shift_, Modality::Generated, static_cast<int>(tokens_.size() - 1)}};
+  std::vector<SlotMeta> metas = {{info.position - rope_shift_, info.modality, static_cast<int>(tokens_.size() - 1)}};
   if (mrope_) metas[0].mrope.fill(info.position + rope_delta_);  // i + rope_deltas on every axis
   h = runLayers(h, torch::tensor({static_cast<std::int64_t>(metas[0].position)}, torch::kInt64), metas, false,
                 nullptr);
   auto logits = model_->logits(model_->finalNorm(h))[0].to(torch::kFloat32).cpu();
   requireFiniteLogits(logits, fmt::format("decode step {}", step_));
-  telemetry_.model_ms = msSince(start) - telemetry_.policy_ms;
+  telemetry_.model_ms = msSince(start) - telemetry_.policy_ms - observe_ms_;
   ++next_position_;
   telemetry_.token_id = info.id;
   telemetry_.token_text = info.text;
   recordTelemetry(step_);
   return logits;
+}
+
+void Engine::forgetFrom(int first) {
+  if (first <= 0 || first >= static_cast<int>(tokens_.size()))
+    throw Error(fmt::format("forgetFrom({}): the run holds {} tokens", first, tokens_.size()));
+  if (rope_shift_ != 0)
+    throw Error(fmt::format("policy {}: compress once, ask many is not defined with "
+                            "pos.mode=renumber (the kept tokens moved, so a new question has no "
+                            "position to take); use pos.mode=original",
+                            policy_->name()));
+  for (std::size_t i = first; i < tokens_.size(); ++i)
+    if (tokens_[i].modality != Modality::Generated && isForceKept(overrides_, tokens_[i].position))
+      throw Error(fmt::format("what-if edit: position {} is force-kept but belongs to the question "
+                              "that compress once, ask many replaces",
+                              tokens_[i].position));
+  const int forgotten_from = static_cast<int>(tokens_.size());
+  for (int l = 0; l < cache_.numLayers(); ++l) {
+    LayerCache& lc = cache_.layer(l);
+    auto before = [&](const std::vector<SlotMeta>& slots) {
+      std::vector<std::int64_t> keep;
+      for (std::size_t i = 0; i < slots.size(); ++i)
+        if (slots[i].token < first) keep.push_back(static_cast<std::int64_t>(i));
+      return keep;
+    };
+    if (lc.perHead())
+      for (int h = 0; h < lc.numHeads(); ++h) lc.keepHead(h, before(lc.headSlots(h)));
+    else
+      lc.keep(before(lc.slots()));
+  }
+  next_position_ = tokens_[first].position;
+  answer_start_ = forgotten_from;
 }
 
 // The V hook: a stage-V policy picks the prompt rows the decoder sees, after the vision tower and
@@ -245,6 +311,7 @@ double Engine::visionHook(const PromptPlan& plan, at::Tensor& h,
         (i > 0 && decision->keep[i] <= decision->keep[i - 1]))
       throw Error(fmt::format("policy {}: the V hook's kept rows must be ascending rows of the prompt",
                               policy_->name()));
+  decision->keep = withPinnedRows(decision->keep, metas);
   if (!decision->replace.empty()) {
     h = h.clone();
     for (const auto& [row, embedding] : decision->replace) h[row].copy_(embedding);
@@ -342,6 +409,10 @@ int Engine::renumberCache() {
 
 void Engine::recordTelemetry(int step) {
   telemetry_.step = step;
+  // A policy records what it decided for a force-kept token (a V or P drop, a bin move), but the
+  // pin undid it: the report must not claim an eviction that did not happen.
+  std::erase_if(telemetry_.events,
+                [&](const PolicyEvent& e) { return isForceKept(overrides_, e.position); });
   telemetry_.context_length = static_cast<int>(tokens_.size());
   const int layers = cache_.numLayers();
   telemetry_.patch_states.assign(layers, std::vector<PatchState>(visual_tokens_.size(), PatchState::Evicted));

@@ -8,7 +8,9 @@
 
 #include "../models/vlm_model.h"
 #include "../policies/policy.h"
+#include "hae/session.h"
 #include "hae/telemetry.h"
+#include "layer_view.h"
 
 namespace hae {
 
@@ -35,8 +37,13 @@ class Engine {
 
   // Runs the prompt; returns the logits of the last position [vocab] (fp32, CPU).
   at::Tensor prefill(const PromptPlan& plan, ForwardCapture* capture = nullptr);
-  // Appends one token at the next position and returns its logits [vocab] (fp32, CPU).
-  at::Tensor decode(std::int64_t token);
+  // Appends one token at the next position and returns its logits [vocab] (fp32, CPU). With
+  // `prompt_token`, the token is prompt text fed after forgetFrom (compress once, ask many).
+  at::Tensor decode(std::int64_t token, const TokenInfo* prompt_token = nullptr);
+  // Compress once, ask many: every layer (and head) forgets the tokens from prompt index `first`
+  // on (the question the cache was compressed with, and its answer); the next tokens fed take the
+  // positions from `first`'s on. The forgotten tokens stay in tokens() (policies index by token).
+  void forgetFrom(int first);
 
   const StepTelemetry& lastTelemetry() const { return telemetry_; }
   const std::vector<TokenInfo>& tokens() const { return tokens_; }
@@ -49,6 +56,13 @@ class Engine {
   // Checked between layers; a pending cancel makes prefill/decode throw Cancelled.
   void requestCancel() { cancel_ = true; }
   void clearCancel() { cancel_ = false; }
+  // What-if edits (overrides.h), applied from the next prefill on.
+  void setOverrides(KeepOverrides overrides) { overrides_ = std::move(overrides); }
+  // The session's own measurements of every layer's forward (layer_view.h), apart from the
+  // policy's taps; off by default. Their time is left out of model_ms (lastObserveMs).
+  void setObserve(const ObserveOptions& options) { observe_ = options; }
+  const std::vector<LayerView>& lastViews() const { return views_; }
+  double lastObserveMs() const { return observe_ms_; }
 
  private:
   at::Tensor runLayers(at::Tensor h, at::Tensor positions, std::vector<SlotMeta> metas, bool prefill,
@@ -71,11 +85,16 @@ class Engine {
   std::vector<std::array<int, 3>> prompt_mrope_;
   int rope_delta_ = 0;
   int next_position_ = 0;  // the next token's place in the sequence
+  int answer_start_ = 0;   // tokens_ index where the current answer's context starts (forgetFrom)
   int rope_shift_ = 0;     // next_position_ minus the next rotary position (pos.mode = renumber)
   int step_ = 0;
   double embed_ms_ = 0;
   StepTelemetry telemetry_;
   std::atomic<bool> cancel_{false};
+  KeepOverrides overrides_;
+  ObserveOptions observe_;
+  std::vector<LayerView> views_;  // [layer], of the last forward
+  double observe_ms_ = 0;
 };
 
 }  // namespace hae

@@ -44,38 +44,51 @@ class H2oPolicy final : public Policy {
     return topKWithProtected(s, heavy_ + recent_, protect);
   }
 
-  static void accumulate(std::vector<float>& s, const std::vector<float>& a, std::size_t size) {
-    s.resize(size, 0.0f);  // new slots start at 0 and receive this step's attention below
-    for (std::size_t j = 0; j < a.size() && j < s.size(); ++j) s[j] += a[j];
+  // Scores are kept per token, not per slot, so slots that leave the cache for reasons of their
+  // own (the engine's what-if force-evict, pinned slots a keep() retains) cannot shift them.
+  static void accumulate(std::vector<float>& by_token, const std::vector<float>& a,
+                         const std::vector<SlotMeta>& slots, std::size_t tokens) {
+    by_token.resize(tokens, 0.0f);  // new tokens start at 0 and receive this step's attention
+    for (std::size_t j = 0; j < a.size() && j < slots.size(); ++j) by_token[slots[j].token] += a[j];
+  }
+  static std::vector<float> slotScores(const std::vector<float>& by_token,
+                                       const std::vector<SlotMeta>& slots) {
+    std::vector<float> out(slots.size());
+    for (std::size_t j = 0; j < slots.size(); ++j) out[j] = by_token[slots[j].token];
+    return out;
   }
 
   void update(std::vector<AttentionTap>& taps, PolicyContext& ctx) {
+    const std::size_t tokens = ctx.tokens.size();
     for (int l = 0; l < ctx.cache.numLayers(); ++l) {
       LayerCache& lc = ctx.cache.layer(l);
       auto& per_head = scores_[l];  // one vector per KV head (one in total when shared)
       if (!per_head_) {
         per_head.resize(1);
-        accumulate(per_head[0], toFloats(taps[l].col_sum), lc.size());
+        accumulate(per_head[0], toFloats(taps[l].col_sum), lc.slots(), tokens);
         if (lc.size() <= heavy_ + recent_) continue;
-        const Indices keep = selection(per_head[0]);
-        keepSlots(ctx, l, keep, per_head[0], l);
-        remapScores(per_head[0], keep);
+        const auto s = slotScores(per_head[0], lc.slots());
+        keepSlots(ctx, l, selection(s), s, l);
       } else if (!lc.perHead()) {
         // Still one slot axis: accumulate per head until the budget is first exceeded.
         const auto votes = headVotes(taps[l], lc.size());
         per_head.resize(votes.size());
-        for (std::size_t h = 0; h < votes.size(); ++h) accumulate(per_head[h], votes[h], lc.size());
+        for (std::size_t h = 0; h < votes.size(); ++h)
+          accumulate(per_head[h], votes[h], lc.slots(), tokens);
         if (lc.size() <= heavy_ + recent_) continue;
         std::vector<Indices> keep;
-        for (auto& s : per_head) keep.push_back(selection(s));
-        keepSlotsPerHead(ctx, l, keep, per_head);
-        for (std::size_t h = 0; h < keep.size(); ++h) remapScores(per_head[h], keep[h]);
+        std::vector<std::vector<float>> slot_scores;
+        for (auto& s : per_head) slot_scores.push_back(slotScores(s, lc.slots()));
+        for (auto& s : slot_scores) keep.push_back(selection(s));
+        keepSlotsPerHead(ctx, l, keep, slot_scores);
       } else {
         for (int h = 0; h < lc.numHeads(); ++h) {
-          auto& s = per_head[static_cast<std::size_t>(h)];
-          accumulate(s, toFloats(taps[l].ragged_head_col_sum.at(static_cast<std::size_t>(h))),
-                     static_cast<std::size_t>(lc.headSize(h)));
+          auto& by_token = per_head[static_cast<std::size_t>(h)];
+          accumulate(by_token,
+                     toFloats(taps[l].ragged_head_col_sum.at(static_cast<std::size_t>(h))),
+                     lc.headSlots(h), tokens);
           if (lc.headSize(h) <= heavy_ + recent_) continue;
+          const auto s = slotScores(by_token, lc.headSlots(h));
           const Indices keep = selection(s);
           std::size_t k = 0;
           for (int i = 0; i < lc.headSize(h); ++i) {
@@ -83,10 +96,9 @@ class H2oPolicy final : public Policy {
               ++k;
               continue;
             }
-            recordEvent(ctx, EventKind::Evict, l, lc.headSlots(h)[i], s[i], h);
+            if (!lc.headSlots(h)[i].pinned) recordEvent(ctx, EventKind::Evict, l, lc.headSlots(h)[i], s[i], h);
           }
           lc.keepHead(h, keep);
-          remapScores(s, keep);
         }
       }
     }
@@ -95,7 +107,7 @@ class H2oPolicy final : public Policy {
   double heavy_ratio_, recent_ratio_;
   bool per_head_;
   int heavy_ = 0, recent_ = 0;
-  std::vector<std::vector<std::vector<float>>> scores_;  // per layer, per KV head, per slot
+  std::vector<std::vector<std::vector<float>>> scores_;  // per layer, per KV head, per token
 };
 
 }  // namespace

@@ -84,7 +84,7 @@ void keepSlots(PolicyContext& ctx, int layer, const Indices& keep, const std::ve
       ++k;
       continue;
     }
-    if (event_layer != -2)
+    if (event_layer != -2 && !lc.slots()[i].pinned)
       recordEvent(ctx, EventKind::Evict, event_layer, lc.slots()[i],
                   i < static_cast<int>(scores.size()) ? scores[i] : 0);
   }
@@ -110,18 +110,11 @@ void keepSlotsPerHead(PolicyContext& ctx, int layer, const std::vector<Indices>&
         ++k;
         continue;
       }
-      recordEvent(ctx, EventKind::Evict, layer, lc.slots()[i], votes[h][i], static_cast<int>(h));
+      if (!lc.slots()[i].pinned)
+        recordEvent(ctx, EventKind::Evict, layer, lc.slots()[i], votes[h][i], static_cast<int>(h));
     }
   }
   lc.splitHeads(keep);
-}
-
-void remapScores(std::vector<float>& scores, const Indices& keep) {
-  std::vector<float> out;
-  out.reserve(keep.size());
-  for (auto i : keep)
-    out.push_back(i < static_cast<std::int64_t>(scores.size()) ? scores[i] : 0.0f);
-  scores = std::move(out);
 }
 
 void checkLayer(const PolicyContext& ctx, const std::string& policy, const std::string& knob,

@@ -36,8 +36,6 @@ std::vector<std::vector<float>> headVotes(const AttentionTap& tap, std::int64_t 
 // event (with the head and its votes[h] score) for every slot a head drops.
 void keepSlotsPerHead(PolicyContext& ctx, int layer, const std::vector<Indices>& keep,
                       const std::vector<std::vector<float>>& votes);
-// A per-slot vector after the layer kept `keep`.
-void remapScores(std::vector<float>& scores, const Indices& keep);
 // Throws hae::Error naming `knob` when `layer` is not a layer of this model.
 void checkLayer(const PolicyContext& ctx, const std::string& policy, const std::string& knob,
                 int layer);

@@ -14,6 +14,8 @@ namespace {
 
 using report_detail::ChartSeries;
 using report_detail::ChartSpec;
+using report_detail::HeatMapSpec;
+using report_detail::svgHeatMap;
 using report_detail::htmlEscape;
 
 constexpr const char* kVisual = "#3478d2";
@@ -206,6 +208,74 @@ std::string binChart(const std::vector<StepTelemetry>& steps) {
   return svgChart(c);
 }
 
+// Issue 16: the full-cache shadow's regret plot (KL and top-1 agreement per step) and the missed
+// attention per layer and step, with the run's shadow summary.
+std::string shadowSection(const std::vector<StepTelemetry>& steps, int layers) {
+  const auto sum = summarizeShadow(steps);
+  if (!sum) return "";
+  std::string h = "<section id=\"shadow\">\n<h2>What eviction cost: the full-cache shadow</h2>\n";
+  h += "<div class=\"cards\">\n";
+  h += card(fmt::format("{:.4g}", sum->mean_kl), "mean KL(full || policy)");
+  h += card(fmt::format("{:.4g} (step {})", sum->worst_kl, sum->worst_kl_step), "worst KL");
+  h += card(fmt::format("{:.1f} %", 100 * sum->top1_agreement), "top-1 agreement");
+  h += card(fmt::format("{:.4f}", sum->mean_missed_visual), "missed attention, visual");
+  h += card(fmt::format("{:.4f}", sum->mean_missed_text), "missed attention, text");
+  if (sum->first_divergence >= 0)
+    h += card(std::to_string(sum->first_divergence), "first divergence (free-running)");
+  h += card(fmt::format("{} / {}", sum->regretted_purges, sum->timely_restores),
+            "regretted purges / timely restores");
+  h += card(ms(sum->shadow_ms), "shadow time (not in the run's)");
+  h += "</div>\n";
+  ChartSpec c;
+  c.id = "plot-regret";
+  c.title = "Regret: divergence from the full cache per step";
+  c.x_label = "step (0 = prefill)";
+  c.y_label = "KL(full || policy), nats";
+  c.y2_label = "top-1 agreement";
+  ChartSeries kl{"KL", kEvicted, {}, ChartSeries::Kind::Line};
+  ChartSeries agree{"top-1 agrees (1) / differs (0)", kKept, {}, ChartSeries::Kind::Line, true, true};
+  HeatMapSpec m;
+  m.id = "plot-missed-attention";
+  m.title = "Missed attention per layer and step (full model's head-mean attention the policy's cache could not show)";
+  m.x_label = "step (0 = prefill)";
+  m.y_label = "layer";
+  m.rows = layers;
+  std::vector<std::vector<double>> cols;
+  double max = 0;
+  for (const auto& t : steps) {
+    if (!t.shadow) continue;
+    c.x.push_back(t.step);
+    kl.y.push_back(t.shadow->kl);
+    agree.y.push_back(t.shadow->top1_agree ? 1 : 0);
+    m.x.push_back(t.step);
+    std::vector<double> col(layers, 0.0);
+    for (int l = 0; l < layers && l < static_cast<int>(t.shadow->layers.size()); ++l)
+      max = std::max(max, col[l] = t.shadow->layers[l].missed());
+    cols.push_back(std::move(col));
+  }
+  m.values.assign(static_cast<std::size_t>(layers) * cols.size(), 0.0);
+  for (std::size_t s = 0; s < cols.size(); ++s)
+    for (int l = 0; l < layers; ++l) m.values[static_cast<std::size_t>(l) * cols.size() + s] = cols[s][l];
+  m.max = max > 0 ? max : 1;
+  m.subtitle = fmt::format("white = 0, dark red = {:.4g} (the run's worst layer and step)", m.max);
+  c.series = {kl, agree};
+  h += svgChart(c);
+  h += svgHeatMap(m);
+  int regrets = 0;
+  for (const auto& t : steps) regrets += static_cast<int>(t.regrets.size());
+  if (regrets > 0) {
+    h += "<table class=\"steps\">\n<tr><th>kind</th><th>position</th><th>layer</th><th>decided at "
+         "step</th><th>wanted at step</th><th>attention</th></tr>\n";
+    for (const auto& t : steps)
+      for (const auto& r : t.regrets)
+        h += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.4g}</td></tr>\n",
+                         regretKindName(r.kind), r.position, r.layer < 0 ? std::string("all") : std::to_string(r.layer),
+                         r.event_step, r.wanted_step, r.attention);
+    h += "</table>\n";
+  }
+  return h + "</section>\n";
+}
+
 std::vector<int> chooseLayers(const HtmlReportOptions& options, int layers) {
   std::vector<int> out;
   if (!options.overlay_layers.empty()) {
@@ -311,6 +381,7 @@ std::string reportHtml(const RunInfo& info, const std::vector<StepTelemetry>& st
   h += latencyChart(steps, s);
   h += binChart(steps);
   h += "</section>\n";
+  h += shadowSection(steps, layers);
 
   // The answer and its steps.
   h += "<section id=\"answer\">\n<h2>Generated text</h2>\n";

@@ -63,7 +63,45 @@ json tokens(const RunInfo& info) {
   return out;
 }
 
-json step(const StepTelemetry& t) {
+json perModality(const float (&v)[kModalityCount]) {
+  json o = json::object();
+  for (int m = 0; m < kModalityCount; ++m) o[modalityName(static_cast<Modality>(m))] = number(v[m]);
+  return o;
+}
+
+json choices(const std::vector<TokenChoice>& top) {
+  json out = json::array();
+  for (const auto& c : top) out.push_back({{"id", c.id}, {"prob", number(c.prob)}, {"text", c.text}});
+  return out;
+}
+
+json floats(const std::vector<float>& v) {
+  json out = json::array();
+  for (float x : v) out.push_back(number(x));
+  return out;
+}
+
+// Issue 16: the full-cache shadow's measurements of one step (see core/src/engine/shadow.h).
+json shadow(const ShadowStep& s) {
+  json layers = json::array();
+  for (const auto& l : s.layers)
+    layers.push_back({{"missed_evicted", perModality(l.missed_evicted)},
+                      {"missed_binned", perModality(l.missed_binned)}});
+  json visual = json::array();
+  for (const auto& row : s.visual_attention) visual.push_back(floats(row));
+  return {{"kl", number(s.kl)},
+          {"total_variation", number(s.total_variation)},
+          {"top1_agree", s.top1_agree},
+          {"policy_token_rank", s.policy_token_rank},
+          {"full_token_id", s.full_token_id},
+          {"top_full", choices(s.top_full)},
+          {"top_policy", choices(s.top_policy)},
+          {"layers", layers},
+          {"visual_attention", visual},
+          {"ms", number(s.ms)}};
+}
+
+json step(const StepTelemetry& t, bool with_attention) {
   json layers = json::array();
   for (std::size_t l = 0; l < t.layers.size(); ++l) {
     const auto& s = t.layers[l];
@@ -101,6 +139,28 @@ json step(const StepTelemetry& t) {
                         {"overlap_with_first", number(p.overlap_with_first)}});
     o["probes"] = probes;
   }
+  if (!t.merged.empty()) {  // VisionZip's contextual tokens: which patches each stands for
+    json merged = json::array();
+    for (const auto& m : t.merged) merged.push_back({{"position", m.position}, {"members", m.members}});
+    o["merged"] = merged;
+  }
+  if (t.shadow) o["shadow"] = shadow(*t.shadow);
+  if (!t.regrets.empty()) {
+    json regrets = json::array();
+    for (const auto& r : t.regrets)
+      regrets.push_back({{"kind", regretKindName(r.kind)},
+                         {"position", r.position},
+                         {"layer", r.layer},
+                         {"event_step", r.event_step},
+                         {"wanted_step", r.wanted_step},
+                         {"attention", number(r.attention)}});
+    o["regrets"] = regrets;
+  }
+  if (with_attention && !t.attention.empty()) {
+    json layers = json::array();
+    for (const auto& a : t.attention) layers.push_back({{"heads", a.heads}, {"weights", floats(a.weights)}});
+    o["attention"] = layers;
+  }
   return o;
 }
 
@@ -117,7 +177,13 @@ std::string reportJson(const RunInfo& info, const std::vector<StepTelemetry>& st
   json knobs = json::object();
   for (const auto& [k, v] : info.knobs) knobs[k] = v;
   json all_steps = json::array();
-  for (const auto& t : steps) all_steps.push_back(step(t));
+  // Recorded attention (SessionOptions::record_attention) is heads x visual tokens per layer and
+  // step: written only while the whole run's stays within kMaxReportAttentionValues.
+  std::size_t attention_values = 0;
+  for (const auto& t : steps)
+    for (const auto& a : t.attention) attention_values += a.weights.size();
+  const bool with_attention = attention_values <= kMaxReportAttentionValues;
+  for (const auto& t : steps) all_steps.push_back(step(t, with_attention));
   json doc = {
       {"schema", kRunReportSchema},
       {"schema_version", kRunReportSchemaVersion},

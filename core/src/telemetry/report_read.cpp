@@ -270,11 +270,78 @@ void readVisualTokens(const Node& n, RunInfo& info) {
   info.visual_tokens = std::move(expected);
 }
 
+std::vector<TokenChoice> readChoices(const Node& n) {
+  std::vector<TokenChoice> out;
+  for (std::size_t i = 0, count = n.array(); i < count; ++i) {
+    const Object o(n.element(i), {"id", "prob", "text"});
+    TokenChoice c;
+    c.id = o["id"].integer(0);
+    c.prob = o["prob"].single(true, true);
+    c.text = o["text"].string();
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+std::vector<float> readFloats(const Node& n, std::size_t expected, const char* what) {
+  const std::size_t count = n.array();
+  if (count != expected)
+    n.fail("has " + std::to_string(count) + " values, expected " + std::to_string(expected) + " (" +
+           what + ")");
+  std::vector<float> out(count);
+  for (std::size_t i = 0; i < count; ++i) out[i] = n.element(i).single(true, true);
+  return out;
+}
+
+// Issue 16's shadow of one step (core/src/engine/shadow.h); layers and visual_attention rows are
+// the step's layers, a row one value per visual token.
+ShadowStep readShadow(const Node& n, std::size_t layer_count, std::size_t visual_count) {
+  const Object o(n, {"kl", "total_variation", "top1_agree", "policy_token_rank", "full_token_id",
+                     "top_full", "top_policy", "layers", "visual_attention", "ms"});
+  ShadowStep s;
+  s.kl = o["kl"].number(true, true);
+  s.total_variation = o["total_variation"].number(true, true);
+  s.top1_agree = o["top1_agree"].boolean();
+  s.policy_token_rank = o["policy_token_rank"].integer(-1);
+  s.full_token_id = o["full_token_id"].integer(-1);
+  s.top_full = readChoices(o["top_full"]);
+  s.top_policy = readChoices(o["top_policy"]);
+  const Node layers = o["layers"];
+  const std::size_t count = layers.array();
+  if (count != layer_count && count != 0)
+    layers.fail("has " + std::to_string(count) + " entries, expected one per layer (" +
+                std::to_string(layer_count) + ")");
+  for (std::size_t l = 0; l < count; ++l) {
+    const Object lo(layers.element(l), {"missed_evicted", "missed_binned"});
+    ShadowLayer sl;
+    auto value = [](const Node& v) { return v.single(true, true); };
+    perModality(lo["missed_evicted"], sl.missed_evicted, value);
+    perModality(lo["missed_binned"], sl.missed_binned, value);
+    s.layers.push_back(sl);
+  }
+  const Node visual = o["visual_attention"];
+  const std::size_t rows = visual.array();
+  if (rows != layer_count && rows != 0)
+    visual.fail("has " + std::to_string(rows) + " rows, expected one per layer (" +
+                std::to_string(layer_count) + ")");
+  for (std::size_t l = 0; l < rows; ++l)
+    s.visual_attention.push_back(readFloats(visual.element(l), visual_count, "one per visual token"));
+  s.ms = o["ms"].ms();
+  return s;
+}
+
+RegretKind regretKind(const Node& n) {
+  const std::string name = n.string();
+  for (RegretKind k : {RegretKind::RegrettedPurge, RegretKind::TimelyRestore})
+    if (name == regretKindName(k)) return k;
+  n.fail("'" + name + "' is not a regret kind (regretted_purge, timely_restore)");
+}
+
 StepTelemetry readStep(const Node& n, std::size_t visual_count) {
   const Object o(n,
                  {"step", "token_id", "token_text", "context_length", "model_ms", "policy_ms",
                   "cache_bytes", "layers", "events", "patch_states"},
-                 {"probes"});
+                 {"probes", "merged", "shadow", "regrets", "attention"});
   StepTelemetry t;
   // Bounded so the writers' step arithmetic (tokens + step) stays an int.
   t.step = o["step"].integer(0, kMaxSlots);
@@ -359,6 +426,49 @@ StepTelemetry readStep(const Node& n, std::size_t visual_count) {
       perModality(po["sparsity"], probe.sparsity, value);
       probe.overlap_with_first = po["overlap_with_first"].number(true, false);
       t.probes.push_back(probe);
+    }
+  }
+  if (o.has("merged")) {
+    const Node merged = o["merged"];
+    for (std::size_t i = 0, count = merged.array(); i < count; ++i) {
+      const Object mo(merged.element(i), {"position", "members"});
+      MergedToken m;
+      m.position = mo["position"].integer(0, kMaxSlots);
+      const Node members = mo["members"];
+      for (std::size_t k = 0, n = members.array(); k < n; ++k)
+        m.members.push_back(members.element(k).integer(0, kMaxSlots));
+      t.merged.push_back(std::move(m));
+    }
+  }
+  if (o.has("shadow")) t.shadow = readShadow(o["shadow"], t.layers.size(), visual_count);
+  if (o.has("regrets")) {
+    const Node regrets = o["regrets"];
+    for (std::size_t i = 0, count = regrets.array(); i < count; ++i) {
+      const Object ro(regrets.element(i),
+                      {"kind", "position", "layer", "event_step", "wanted_step", "attention"});
+      RegretEvent r;
+      r.kind = regretKind(ro["kind"]);
+      r.position = ro["position"].integer(0);
+      r.layer = ro["layer"].integer(-1);
+      r.event_step = ro["event_step"].integer(0, kMaxSlots);
+      r.wanted_step = ro["wanted_step"].integer(0, kMaxSlots);
+      r.attention = ro["attention"].single(true, true);
+      t.regrets.push_back(r);
+    }
+  }
+  if (o.has("attention")) {
+    const Node attention = o["attention"];
+    const std::size_t count = attention.array();
+    if (count != t.layers.size())
+      attention.fail("has " + std::to_string(count) + " entries, expected one per layer (" +
+                     std::to_string(t.layers.size()) + ")");
+    for (std::size_t l = 0; l < count; ++l) {
+      const Object ao(attention.element(l), {"heads", "weights"});
+      StepAttention a;
+      a.heads = ao["heads"].integer(0, 1 << 16);
+      a.weights = readFloats(ao["weights"], static_cast<std::size_t>(a.heads) * visual_count,
+                             "heads x visual tokens");
+      t.attention.push_back(std::move(a));
     }
   }
   return t;
@@ -586,11 +696,12 @@ RunReport readRunReportJson(const std::string& text, const std::string& path) {
   if (!doc.contains("schema_version")) root.absent("schema_version").fail("missing");
   const Node version = root.member("schema_version");
   if (!version.value().is_number_integer()) version.failType("an integer");
-  if (version.value() != kRunReportSchemaVersion)
-    version.fail(
-        "version " + version.value().dump() + " is not supported (this build reads " + "version " +
-        std::to_string(kRunReportSchemaVersion) +
-        (version.value() > kRunReportSchemaVersion ? "; a newer HAE Studio wrote it)" : ")"));
+  // Version 2 only added optional fields: a version 1 file reads as a run without a shadow.
+  if (version.value() < kOldestRunReportSchemaVersion || version.value() > kRunReportSchemaVersion)
+    version.fail("version " + version.value().dump() + " is not supported (this build reads " +
+                 "versions " + std::to_string(kOldestRunReportSchemaVersion) + " to " +
+                 std::to_string(kRunReportSchemaVersion) +
+                 (version.value() > kRunReportSchemaVersion ? "; a newer HAE Studio wrote it)" : ")"));
 
   const Object top(root, {"schema", "schema_version", "model", "policy", "inputs", "tokens",
                           "visual_tokens", "steps", "answer", "timings", "summary"});

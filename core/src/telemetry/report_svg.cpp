@@ -244,4 +244,65 @@ std::string svgChart(const ChartSpec& spec) {
   return o + "</svg>\n";
 }
 
+std::string svgHeatMap(const HeatMapSpec& spec) {
+  const double W = spec.width, H = spec.height;
+  const double left = 66, right = 18, top = spec.subtitle.empty() ? 40 : 56, bottom = 44;
+  const double pw = W - left - right, ph = H - top - bottom;
+  const std::size_t cols = spec.x.size();
+  const int rows = std::max(spec.rows, 0);
+  std::string o = fmt::format(
+      "<svg id=\"{}\" class=\"chart\" width=\"{}\" height=\"{}\" viewBox=\"0 0 {} {}\" "
+      "role=\"img\" aria-label=\"{}\">\n<title>{}</title>\n<rect width=\"{}\" height=\"{}\" "
+      "fill=\"#ffffff\"/>\n",
+      htmlEscape(spec.id), W, H, W, H, htmlEscape(spec.title), htmlEscape(spec.title), W, H);
+  o += fmt::format("<text x=\"{}\" y=\"22\" class=\"ct\">{}</text>\n", left, htmlEscape(spec.title));
+  if (!spec.subtitle.empty())
+    o += fmt::format("<text x=\"{}\" y=\"40\" class=\"cs\">{}</text>\n", left,
+                     htmlEscape(spec.subtitle));
+  if (cols == 0 || rows == 0 || spec.values.size() < cols * static_cast<std::size_t>(rows)) {
+    o += fmt::format(
+        "<text x=\"{:.1f}\" y=\"{:.1f}\" class=\"cs\" text-anchor=\"middle\">no data</text>\n",
+        left + pw / 2, top + ph / 2);
+    return o + "</svg>\n";
+  }
+  // The colour ramp from white: parse #rrggbb once.
+  unsigned rgb = 0x8c1414;
+  if (spec.color.size() == 7 && spec.color[0] == '#') rgb = std::stoul(spec.color.substr(1), nullptr, 16);
+  const double cr = (rgb >> 16) & 255, cg = (rgb >> 8) & 255, cb = rgb & 255;
+  const double cw = pw / static_cast<double>(cols), rh = ph / rows;
+  const double max = spec.max > 0 && std::isfinite(spec.max) ? spec.max : 1;
+  for (int r = 0; r < rows; ++r)
+    for (std::size_t c = 0; c < cols; ++c) {
+      const double v = finite(spec.values[static_cast<std::size_t>(r) * cols + c]);
+      const double f = std::clamp(v / max, 0.0, 1.0);
+      auto mix = [&](double to) { return static_cast<int>(std::lround(255 + (to - 255) * f)); };
+      // Layer 0 at the bottom, as the y axis reads.
+      o += fmt::format(
+          "<rect x=\"{:.2f}\" y=\"{:.2f}\" width=\"{:.2f}\" height=\"{:.2f}\" "
+          "fill=\"rgb({},{},{})\"><title>layer {}, step {}: {}</title></rect>\n",
+          left + cw * static_cast<double>(c), top + ph - rh * (r + 1), cw + 0.3, rh + 0.3, mix(cr),
+          mix(cg), mix(cb), r, num(spec.x[c]), num(v));
+    }
+  o += fmt::format(
+      "<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" class=\"axis\"/>"
+      "<line x1=\"{0}\" y1=\"{2}\" x2=\"{3}\" y2=\"{2}\" class=\"axis\"/>\n",
+      left, top, top + ph, left + pw);
+  const std::size_t stride = std::max<std::size_t>(1, (cols + 15) / 16);
+  for (std::size_t c = 0; c < cols; c += stride)
+    o += fmt::format(
+        "<text x=\"{:.1f}\" y=\"{:.1f}\" class=\"tl\" text-anchor=\"middle\">{}</text>\n",
+        left + cw * (static_cast<double>(c) + 0.5), top + ph + 16, num(spec.x[c]));
+  const int rstride = std::max(1, (rows + 7) / 8);
+  for (int r = 0; r < rows; r += rstride)
+    o += fmt::format("<text x=\"{}\" y=\"{:.1f}\" class=\"tl\" text-anchor=\"end\">{}</text>\n",
+                     left - 6, top + ph - rh * (r + 0.5) + 4, r);
+  o += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" class=\"al\" text-anchor=\"middle\">{}</text>\n",
+                   left + pw / 2, H - 6, htmlEscape(spec.x_label));
+  o += fmt::format(
+      "<text transform=\"translate(16 {:.1f}) rotate(-90)\" class=\"al\" "
+      "text-anchor=\"middle\">{}</text>\n",
+      top + ph / 2, htmlEscape(spec.y_label));
+  return o + "</svg>\n";
+}
+
 }  // namespace hae::report_detail

@@ -36,4 +36,17 @@ struct ChartSpec {
 
 std::string svgChart(const ChartSpec& spec);
 
+// A heat map of rows x columns values (row-major), white at 0 to `color` at `max` (values above are
+// drawn at full colour): the shadow's missed attention per layer (rows) and step (columns).
+struct HeatMapSpec {
+  std::string id, title, subtitle, x_label, y_label;
+  std::vector<double> x;  // column labels (steps)
+  int rows = 0;           // row r is labelled r (layers)
+  std::vector<double> values;
+  double max = 1;
+  std::string color = "#8c1414";
+  int width = 760, height = 300;
+};
+std::string svgHeatMap(const HeatMapSpec& spec);
+
 }  // namespace hae::report_detail

@@ -61,6 +61,18 @@ void addCounters(json& events, const StepTelemetry* t, std::size_t layers, std::
   events.push_back(counter("recycle bin slots", ts, std::move(bin)));
   events.push_back(counter("live slots", ts, std::move(live)));
   events.push_back(counter("cache bytes total", ts, {{"bytes", t ? t->totalBytes() : 0}}));
+  // Issue 16: the shadow's divergence and missed attention (mean over layers), when it ran. The
+  // shadow's own time is not on the timeline: the spans are the policy run's.
+  if (t && t->shadow) {
+    const ShadowStep& s = *t->shadow;
+    double visual = 0, text = 0;
+    for (const auto& l : s.layers)
+      for (int m = 0; m < kModalityCount; ++m)
+        (m == static_cast<int>(Modality::Visual) ? visual : text) += l.missed_evicted[m] + l.missed_binned[m];
+    const double n = s.layers.empty() ? 1.0 : static_cast<double>(s.layers.size());
+    events.push_back(counter("shadow KL", ts, {{"kl", std::isfinite(s.kl) ? s.kl : 0.0}}));
+    events.push_back(counter("missed attention", ts, {{"visual", visual / n}, {"text", text / n}}));
+  }
 }
 
 }  // namespace

@@ -35,4 +35,14 @@ int StepTelemetry::liveSlots(int layer) const {
   return n;
 }
 
+const char* regretKindName(RegretKind k) {
+  return k == RegretKind::RegrettedPurge ? "regretted_purge" : "timely_restore";
+}
+
+double ShadowLayer::missed() const {
+  double total = 0;
+  for (int m = 0; m < kModalityCount; ++m) total += missed_evicted[m] + missed_binned[m];
+  return total;
+}
+
 }  // namespace hae

@@ -18,6 +18,9 @@ struct AttentionTap {
   // Only col_sum (col_max and head_col_sum stay undefined): a decode step's scorer that needs no
   // more saves the other reductions on every step.
   bool col_sum_only = false;
+  // The engine's own observers (the full-cache shadow, recorded attention), whatever query_rows
+  // and reductions the policy chose: the probabilities of this chunk's last row, per query head.
+  bool keep_last_row = false;
   // Outputs, float32, over the layer's cache slots at the time of the forward:
   at::Tensor col_sum;       // [slots]   sum over Q of the head-mean probability
   at::Tensor col_max;       // [slots]   max over Q of the head-mean probability
@@ -27,6 +30,10 @@ struct AttentionTap {
   // Per-KV-head caches (LayerCache::perHead): per KV head h, [head h's slots], summed over Q and
   // the heads of the group; the other outputs stay undefined (the heads share no slot axis).
   std::vector<at::Tensor> ragged_head_col_sum;
+  // With keep_last_row: [q_heads, slots]; per-KV-head caches: one [group heads, head h's slots]
+  // per KV head in ragged_last_row (last_row stays undefined).
+  at::Tensor last_row;
+  std::vector<at::Tensor> ragged_last_row;
 };
 
 }  // namespace hae

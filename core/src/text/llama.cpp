@@ -155,6 +155,7 @@ namespace {
 
 void fillTap(AttentionTap& tap, const torch::Tensor& probs, int kv_heads) {
   // probs: [heads, n, slots] in fp32
+  if (tap.keep_last_row) tap.last_row = probs.select(1, probs.size(1) - 1).contiguous();
   auto sel = tap.query_rows.empty()
                  ? probs
                  : probs.index_select(1, torch::tensor(tap.query_rows, torch::kInt64).to(probs.device()));
@@ -193,6 +194,7 @@ torch::Tensor raggedHeadAttention(const torch::Tensor& q, const torch::Tensor& p
                      ? probs
                      : probs.index_select(1, torch::tensor(tap->query_rows, torch::kInt64).to(probs.device()));
       tap->ragged_head_col_sum.push_back(sel.sum(at::IntArrayRef{0, 1}));
+      if (tap->keep_last_row) tap->ragged_last_row.push_back(probs.select(1, n - 1).contiguous());
     }
     outs.push_back(torch::matmul(probs.to(vh.scalar_type()).view({g * n, m}), vh).view({g, n, d}));
   }
