@@ -181,6 +181,23 @@ void CompareView::refresh() {
        [](const RunSummary& s) { return QString::number(s.peak_cache_mib, 'f', 2); }},
       {tr("Visual patches kept"),
        [](const RunSummary& s) { return QString::number(100.0 * s.visual_kept, 'f', 1) + " %"; }},
+      // Against each run's own full-cache shadow (View > Full-cache shadow).
+      {tr("KL vs full cache (mean / worst)"),
+       [](const RunSummary& s) {
+         return s.shadow_steps ? QStringLiteral("%1 / %2")
+                                     .arg(s.kl_mean, 0, 'g', 3)
+                                     .arg(s.kl_max, 0, 'g', 3)
+                               : QStringLiteral("no shadow");
+       }},
+      {tr("Top-1 agreement with full cache"),
+       [](const RunSummary& s) {
+         return s.shadow_steps ? QString::number(100.0 * s.top1_agreement, 'f', 1) + " %"
+                               : QStringLiteral("no shadow");
+       }},
+      {tr("Missed attention (mean per layer)"),
+       [](const RunSummary& s) {
+         return s.shadow_steps ? QString::number(s.missed_mean, 'g', 3) : QStringLiteral("no shadow");
+       }},
   };
   table_->setRowCount(static_cast<int>(rows.size()));
   QStringList names;

@@ -45,10 +45,14 @@ int main(int argc, char** argv) {
                             "NAME");
   QCommandLineOption set("set", "With --screenshot: a policy knob, name=value (repeatable).",
                          "K=V");
+  QCommandLineOption overlayColors(
+      "overlay-colors", "With --screenshot: overlay colours, states or missed (attention).", "MODE");
+  QCommandLineOption tab("tab", "With --screenshot: raise this right-hand tab (e.g. Regret).",
+                         "NAME");
   QCommandLineOption steps("steps", "With --screenshot: tokens to generate after the prefill.", "N",
                            "0");
   parser.addOptions({screenshot, threads, model, image, prompt, policy, set, steps, twoImages,
-                     compare, compareSet, cursor, layer, size});
+                     compare, compareSet, cursor, layer, size, overlayColors, tab});
   parser.process(app);
 
   hae::setupLogging(hae::Verbosity::Normal);
@@ -72,6 +76,8 @@ int main(int argc, char** argv) {
   script.comparePolicy = parser.value(compare);
   script.prompt = parser.value(prompt);
   script.policy = parser.value(policy);
+  script.overlayColors = parser.value(overlayColors);
+  script.tab = parser.value(tab);
   bool steps_ok = false;
   script.steps = parser.value(steps).toInt(&steps_ok);
   if (!steps_ok || script.steps < 0) {
@@ -116,12 +122,14 @@ int main(int argc, char** argv) {
   }
   if (!script.comparePolicy.isEmpty() && script.steps == 0) script.steps = 64;
   for (const QCommandLineOption* o : {&model, &image, &prompt, &policy, &set, &steps, &twoImages,
-                                      &compare, &compareSet, &cursor, &layer, &size})
+                                      &compare, &compareSet, &cursor, &layer, &size,
+                                      &overlayColors, &tab})
     if (parser.isSet(*o)) script.scripted = true;
   if (script.scripted && script.screenshot.isEmpty()) {
     qCritical(
         "hae-studio: --model, --image, --prompt, --policy, --set, --steps, --two-image-sample, "
-        "--compare, --compare-set, --cursor, --layer and --size need --screenshot FILE");
+        "--compare, --compare-set, --cursor, --layer, --size, --overlay-colors and --tab need "
+        "--screenshot FILE");
     return 2;
   }
 

@@ -27,6 +27,8 @@
 #include "hae/widgets/occupancy_heatmap.h"
 #include "hae/widgets/patch_overlay_view.h"
 #include "hae/widgets/policy_form.h"
+#include "hae/widgets/probe_plot.h"
+#include "hae/widgets/regret_plot.h"
 #include "hae/widgets/report_pdf.h"
 #include "hae/widgets/run_history.h"
 #include "hae/widgets/token_stream_view.h"
@@ -74,6 +76,7 @@ MainWindow::MainWindow(const StudioOptions& options, QWidget* parent)
 
   buildCentral();
   buildDocks();
+  buildShadowViews();
   buildToolbar();
   buildMenus();
   buildShortcuts();
@@ -133,6 +136,8 @@ QString MainWindow::modelText() const {
 
 void MainWindow::flushViews() {
   for (widgets::LivePlot* p : plots()) p->flush();
+  for (widgets::LivePlot* p : std::initializer_list<widgets::LivePlot*>{regretPlot_, probePlot_})
+    p->flush();
   tokens_->flush();
   compareView_->refresh();
   updateStatus();
@@ -295,6 +300,7 @@ void MainWindow::applyLayer() {
   tokens_->setLayer(layer);
   compareView_->setLayer(layer);               // B shows the same layer as A
   headKeep_->setLayer(layerSlider_->value());  // per head needs one layer, even under "all"
+  attention_->setLayer(layerSlider_->value());  // attention too is one layer's
   if (layers == 0)
     layerLabel_->setText(all ? tr("all layers") : tr("layer -"));
   else

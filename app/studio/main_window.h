@@ -12,6 +12,8 @@
 //   main_window_compare.cpp  the A/B comparison: B's session, one shared Step and Layer cursor
 //   main_window_report.cpp   File > Open run report: a saved run replayed without a model
 //   main_window_export.cpp   plot, overlay and report exports
+//   main_window_shadow.cpp   issue 16: the full-cache shadow toggle, the Regret and Probes tabs,
+//                            the missed-attention overlay mode and the what-if edits
 #include <QImage>
 #include <QMainWindow>
 #include <QTimer>
@@ -41,9 +43,12 @@ class LatencyPlot;
 class LivePlot;
 class OccupancyHeatmap;
 class PatchHistoryPanel;
+class AttentionView;
 class HeadKeepView;
 class PatchOverlayView;
 class PolicyForm;
+class ProbePlot;
+class RegretPlot;
 class RunHistory;
 class TokenStreamView;
 }  // namespace hae::widgets
@@ -131,9 +136,38 @@ class MainWindow : public QMainWindow {
   CompareView* compareView() const { return compareView_; }
   widgets::HeadKeepView* headKeepView() const { return headKeep_; }
   QDockWidget* headDock() const { return headDock_; }
+  // The Attention tab (main_window_attention.cpp): the step cursor's recorded attention at the
+  // Layer slider's layer. Recording is set per model load: View > Record attention (auto: for
+  // models whose weight files are under kAttentionAutoBytes).
+  widgets::AttentionView* attentionView() const { return attention_; }
+  QDockWidget* attentionDock() const { return attentionDock_; }
+  QAction* recordAttentionAction() const { return recordAttentionAction_; }
+  // Turns recording on or off from now on (reloads the loaded model: the setting is the
+  // Session's).
+  void setRecordAttention(bool on);
   // View > Evicted patches: how the main and the comparison overlays draw evicted patches.
   void setEvictedStyle(int style);  // a widgets::PatchOverlayView::EvictedStyle
   QList<QAction*> evictedStyleActions() const { return evictedStyleActions_; }
+  // Issue 16 (main_window_shadow.cpp). The full-cache shadow of the next runs: on by default for
+  // models whose decode weights are under kShadowAutoBytes, until the user sets it.
+  static constexpr qint64 kShadowAutoBytes = qint64(1) << 30;
+  void setShadowEnabled(bool on);
+  bool shadowEnabled() const;
+  widgets::RegretPlot* regretPlot() const { return regretPlot_; }
+  widgets::ProbePlot* probePlot() const { return probePlot_; }
+  QDockWidget* regretDock() const { return regretDock_; }
+  QDockWidget* probeDock() const { return probeDock_; }
+  QAction* shadowAction() const { return shadowAction_; }
+  QAction* probesAction() const { return probesAction_; }  // HAE runs fill the probes
+  QAction* clearMarksAction() const { return clearMarksAction_; }
+  QAction* rerunEditsAction() const { return rerunEditsAction_; }
+  // View > Overlay colours: a widgets::PatchOverlayView::ColorMode, for the main overlay and the
+  // comparison's A and B.
+  void setOverlayColorMode(int mode);
+  // Runs A's policy again from the prefill with the overlay's force-keep / force-evict marks as
+  // B, beside the run before the edits (A) in the Compare tab.
+  void rerunWithEdits();
+  QLabel* shadowLabel() const { return shadowLabel_; }
   ImageSetPanel* imageSet() const { return imageSet_; }
   QToolBar* runToolBar() const { return toolBar_; }
   QDockWidget* setupDock() const { return setupDock_; }
@@ -212,6 +246,17 @@ class MainWindow : public QMainWindow {
   void exportReportDialog();
   QString saveFileName(const QString& title, const QString& name, const QString& filters,
                        QString* filter);
+  // main_window_shadow.cpp
+  void buildShadowViews();
+  void buildShadowMenus(QMenu* view);
+  void applyShadowDefault(qint64 decodeWeightBytes);
+  void applyShadowDefaultFor(const QString& modelDir);  // from the folder's weight files
+  void applyRunExtras(RunRequest& request) const;  // shadow mode, HAE probes
+  void updateShadowStatus();
+  // main_window_attention.cpp
+  void buildAttentionTab();
+  void buildAttentionMenu(QMenu* view);
+  void updateAttentionNote();  // what the tab says when a step has no attention
   // main_window.cpp
   void showError(const QString& title, const QString& message);
   void openModelDialog();
@@ -246,7 +291,21 @@ class MainWindow : public QMainWindow {
   QDockWidget* compareDock_ = nullptr;
   QDockWidget* headDock_ = nullptr;
   widgets::HeadKeepView* headKeep_ = nullptr;
+  widgets::AttentionView* attention_ = nullptr;
+  QDockWidget* attentionDock_ = nullptr;
+  QAction* recordAttentionAction_ = nullptr;
   QList<QAction*> evictedStyleActions_;  // tint, hatch, outline
+  widgets::RegretPlot* regretPlot_ = nullptr;
+  widgets::ProbePlot* probePlot_ = nullptr;
+  QDockWidget* regretDock_ = nullptr;
+  QDockWidget* probeDock_ = nullptr;
+  QAction* shadowAction_ = nullptr;
+  QAction* probesAction_ = nullptr;
+  QAction* clearMarksAction_ = nullptr;
+  QAction* rerunEditsAction_ = nullptr;
+  QList<QAction*> overlayModeActions_;
+  QLabel* shadowLabel_ = nullptr;
+  bool shadowUserSet_ = false;  // the user chose; the size default no longer applies
 
   QLabel* banner_ = nullptr;
   QTextEdit* answerView_ = nullptr;

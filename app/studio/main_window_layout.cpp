@@ -370,6 +370,7 @@ void MainWindow::buildDocks() {
   headDock_->setWidget(headScroll);
   addDockWidget(Qt::RightDockWidgetArea, headDock_);
   tabifyDockWidget(compareDock_, headDock_);
+  buildAttentionTab();
   plotDock_->raise();
   fitDocks();
 }

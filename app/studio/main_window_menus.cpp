@@ -93,6 +93,8 @@ void MainWindow::buildMenus() {
     styles->addAction(a);
     evictedStyleActions_ << a;
   }
+  buildAttentionMenu(view);  // Record attention (the Attention tab)
+  buildShadowMenus(view);  // overlay colours, the shadow, probes; the What-if menu after View
 
   QMenu* help = menuBar()->addMenu(tr("&Help"));
   help->addAction(tr("&Keyboard shortcuts"), QKeySequence(Qt::Key_F1), this,

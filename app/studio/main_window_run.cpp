@@ -36,7 +36,9 @@ void MainWindow::connectController() {
     loadVocabulary(dir);
     if (!demoRequested_) StudioSettings::addRecent(kRecentModels, dir);
     rebuildRecentMenus();
-    statusBar()->showMessage(tr("Model loaded from %1").arg(dir), 4000);
+    // The name, not the path: screenshots and screen shares should not show the user's folders
+    // (the label's tooltip has the path).
+    statusBar()->showMessage(tr("Model loaded: %1").arg(modelText_), 4000);
     // The old model's run went with it (unless a run on the new model is already queued).
     if (!main_->hasRun() && !main_->busy() && !replaying() && history_->stepCount() > 0)
       showPreview();
@@ -135,6 +137,7 @@ void MainWindow::loadModel(const QString& dir) {
   modelLabel_->setText(dir.isEmpty() ? tr("Loading the demo model...")
                                      : tr("Loading %1...").arg(QFileInfo(dir).fileName()));
   modelLabel_->setToolTip(dir);
+  applyShadowDefaultFor(dir);
   main_->loadModel(dir);
 }
 
@@ -145,6 +148,7 @@ RunRequest MainWindow::currentRequest() const {
   r.policy = policy_->policyName();
   r.knobs = policy_->knobValues();
   r.max_new_tokens = maxTokens_->value();
+  applyRunExtras(r);
   return r;
 }
 
@@ -153,7 +157,8 @@ bool MainWindow::currentRunMatches() const {
   const RunRequest now = currentRequest();
   return now.prompt == runRequest_.prompt && now.images == runRequest_.images &&
          now.policy == runRequest_.policy && now.knobs == runRequest_.knobs &&
-         now.max_new_tokens == runRequest_.max_new_tokens;
+         now.max_new_tokens == runRequest_.max_new_tokens &&
+         now.shadow_mode == runRequest_.shadow_mode;
 }
 
 bool MainWindow::checkPolicyForms(bool withB) {

@@ -24,6 +24,20 @@ RunSummary summarizeRun(const widgets::RunHistory& history) {
       decodeMs += t.model_ms + t.policy_ms;
       policyMs += t.policy_ms;
     }
+    if (t.shadow) {
+      ++s.shadow_steps;
+      s.kl_mean += t.shadow->kl;
+      s.kl_max = std::max(s.kl_max, t.shadow->kl);
+      s.top1_agreement += t.shadow->top1_agree ? 1 : 0;
+      double missed = 0;
+      for (const ShadowLayer& l : t.shadow->layers) missed += l.missed();
+      if (!t.shadow->layers.empty()) s.missed_mean += missed / t.shadow->layers.size();
+    }
+  }
+  if (s.shadow_steps > 0) {
+    s.kl_mean /= s.shadow_steps;
+    s.top1_agreement /= s.shadow_steps;
+    s.missed_mean /= s.shadow_steps;
   }
   if (s.generated > 0) {
     s.decode_ms_mean = decodeMs / s.generated;

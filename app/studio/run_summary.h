@@ -18,6 +18,11 @@ struct RunSummary {
   double cache_mib = 0;       // at the latest step
   double peak_cache_mib = 0;
   double visual_kept = 0;  // share of (visual token, layer) pairs still live, latest step
+  // Against the full-cache shadow (issue 16), over the steps that have one (shadow_steps).
+  int shadow_steps = 0;
+  double kl_mean = 0, kl_max = 0;
+  double top1_agreement = 0;  // share of steps whose top-1 choices agree
+  double missed_mean = 0;     // missed attention, mean over layers and steps
   bool valid = false;
 };
 

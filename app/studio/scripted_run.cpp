@@ -3,6 +3,7 @@
 #include <QApplication>
 #include <QCheckBox>
 #include <QComboBox>
+#include <QDockWidget>
 #include <QSlider>
 #include <QTimer>
 
@@ -40,6 +41,16 @@ bool ScriptedRun::checkOptions() {
     } catch (const Error& e) {
       message = QString::fromStdString(e.what());
     }
+  }
+  if (message.isEmpty() && !options_.overlayColors.isEmpty() &&
+      options_.overlayColors != QLatin1String("states") &&
+      options_.overlayColors != QLatin1String("missed"))
+    message = tr("--overlay-colors: expected states or missed, got '%1'").arg(options_.overlayColors);
+  if (message.isEmpty() && !options_.tab.isEmpty()) {
+    QStringList tabs;
+    for (const QDockWidget* d : window_->findChildren<QDockWidget*>()) tabs << d->windowTitle();
+    if (!tabs.contains(options_.tab))
+      message = tr("--tab: no tab '%1' (one of: %2)").arg(options_.tab, tabs.join(", "));
   }
   if (message.isEmpty()) return true;
   done_ = true;
@@ -125,6 +136,12 @@ void ScriptedRun::afterRun() {
     window_->layerSlider()->setValue(options_.layer);
   }
   if (options_.cursor >= 0) window_->history()->setCursor(options_.cursor);
+  if (options_.overlayColors == QLatin1String("missed")) window_->setOverlayColorMode(1);
+  for (QDockWidget* d : window_->findChildren<QDockWidget*>())
+    if (!options_.tab.isEmpty() && d->windowTitle() == options_.tab) {
+      d->show();
+      d->raise();
+    }
   finish();
 }
 

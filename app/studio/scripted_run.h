@@ -22,6 +22,8 @@ struct ScriptOptions {
   std::map<std::string, std::string> compareKnobs;
   int cursor = -1;  // after the run: the Step cursor (-1: the latest step)
   int layer = -1;   // after the run: one layer instead of all layers (-1: all)
+  QString overlayColors;  // after the run: "states" or "missed" (View > Overlay colours)
+  QString tab;            // after the run: the right-hand tab to raise ("Regret", "Probes", ...)
   QSize size;       // the window's size for the picture (empty: as it opens)
   QString prompt;   // empty: the image's sample question
   QString policy;   // empty: the form's default

@@ -30,6 +30,8 @@ SessionController::SessionController(int threads, QObject* parent) : QObject(par
     emit modelLoaded(dir);
     emit stateChanged();
   });
+  connect(worker_, &SessionWorker::attentionRecording, this,
+          [this](bool on) { recordsAttention_ = on; });
   connect(worker_, &SessionWorker::memoryBoundKnown, this, [this](double gbPerS, qint64 bytes) {
     gbPerS_ = gbPerS;
     weightBytes_ = bytes;
@@ -103,7 +105,7 @@ void SessionController::loadModel(const QString& dir) {
   pause();
   loadRun_ = run_;
   loading_ = true;
-  post([w = worker_, dir] { w->loadModel(dir, kMaxNewTokensLimit); });
+  post([w = worker_, dir, mode = attentionMode_] { w->loadModel(dir, kMaxNewTokensLimit, mode); });
   emit stateChanged();
 }
 

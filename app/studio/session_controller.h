@@ -36,6 +36,10 @@ class SessionController : public QObject {
   void reset();  // drops the current run; the model stays
   void fetchHistory();
   void setTokenDelay(int ms);  // watch mode, 0 to 1000 ms after each token; applies at once
+  // Attention recording for the next loads (an AttentionMode: auto by model size, on, off).
+  void setAttentionMode(int mode) { attentionMode_ = mode; }
+  int attentionMode() const { return attentionMode_; }
+  bool recordsAttention() const { return recordsAttention_; }  // the loaded session does
 
   RunId currentRun() const { return run_; }
   bool modelReady() const { return modelReady_; }
@@ -79,6 +83,8 @@ class SessionController : public QObject {
   bool finished_ = false;
   double gbPerS_ = 0;
   qint64 weightBytes_ = 0;
+  int attentionMode_ = -1;  // kAttentionAuto
+  bool recordsAttention_ = false;
 };
 
 }  // namespace hae::studio

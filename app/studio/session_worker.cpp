@@ -1,5 +1,6 @@
 #include "session_worker.h"
 
+#include <QDir>
 #include <QThread>
 #include <algorithm>
 #include <chrono>
@@ -32,6 +33,13 @@ std::vector<std::string> toStdList(const QStringList& list) {
 
 }  // namespace
 
+qint64 modelWeightFileBytes(const QString& dir) {
+  qint64 bytes = 0;
+  for (const QFileInfo& f : QDir(dir).entryInfoList({"*.safetensors", "*.bin", "*.pt"}, QDir::Files))
+    bytes += f.size();
+  return bytes;
+}
+
 SessionWorker::SessionWorker(int threads, QObject* parent) : QObject(parent), threads_(threads) {}
 
 SessionWorker::~SessionWorker() = default;
@@ -61,7 +69,7 @@ void SessionWorker::initThread() {
   setThreads(threads_);
 }
 
-void SessionWorker::loadModel(const QString& dir, int max_new_tokens) {
+void SessionWorker::loadModel(const QString& dir, int max_new_tokens, int attention) {
   BusyScope busy(this);
   SessionOptions options;
   options.max_new_tokens = max_new_tokens;
@@ -69,8 +77,13 @@ void SessionWorker::loadModel(const QString& dir, int max_new_tokens) {
   try {
     options.model_dir = dir.isEmpty() ? demoModelDir() : dir.toStdString();
     shown = QString::fromStdString(options.model_dir);
+    options.record_attention =
+        attention == kAttentionAuto
+            ? modelWeightFileBytes(shown) < kAttentionAutoBytes
+            : attention == kAttentionOn;
     // Built before the swap: a folder that fails to load leaves the previous model working.
     auto fresh = std::make_unique<Session>(options);
+    built_ = options;
     std::unique_ptr<Session> old;
     {
       std::lock_guard lock(mutex_);
@@ -78,6 +91,7 @@ void SessionWorker::loadModel(const QString& dir, int max_new_tokens) {
       session_ = std::move(fresh);
     }
     old.reset();
+    emit attentionRecording(options.record_attention);
     emit modelLoaded(shown);
     reportMemoryBound();
   } catch (const std::exception& e) {
@@ -93,6 +107,7 @@ void SessionWorker::prefill(RunId run, const RunRequest& request) {
   }
   BusyScope busy(this);
   try {
+    applyRunOptions(request);
     {
       std::lock_guard lock(mutex_);
       session_->setPolicy(request.policy, request.knobs);

@@ -7,13 +7,17 @@
 #include <memory>
 #include <mutex>
 
+#include "hae/session.h"
 #include "studio_types.h"
 
-namespace hae {
-class Session;
-}
-
 namespace hae::studio {
+
+// Recording attention costs a layers x heads x visual-tokens copy per step: by default only
+// for models whose weight files stay under this size (the demo model, the fixtures, SmolVLM).
+constexpr qint64 kAttentionAutoBytes = 1LL << 30;
+enum AttentionMode { kAttentionAuto = -1, kAttentionOff = 0, kAttentionOn = 1 };
+// The weight files' bytes in a model folder (*.safetensors, *.bin, *.pt); 0 when none.
+qint64 modelWeightFileBytes(const QString& dir);
 
 class SessionWorker : public QObject {
   Q_OBJECT
@@ -34,7 +38,9 @@ class SessionWorker : public QObject {
 
   // Commands: call through a queued invocation so they run on the worker's thread.
   void initThread();  // first call on the thread: LibTorch's thread count is per thread
-  void loadModel(const QString& dir, int max_new_tokens);  // empty dir: the embedded demo model
+  // Empty dir: the embedded demo model. attention: record each step's attention on the visual
+  // tokens (SessionOptions::record_attention) on, off, or by the model's size (kAttentionAuto).
+  void loadModel(const QString& dir, int max_new_tokens, int attention = kAttentionAuto);
   // Starts a run; request.max_new_tokens (at most the load's max_new_tokens) ends its answer.
   void prefill(RunId run, const RunRequest& request);
   // Produces up to max_tokens tokens (<= 0: to the end), one at a time, checking pause and
@@ -46,6 +52,8 @@ class SessionWorker : public QObject {
 
  signals:
   void modelLoaded(const QString& dir);
+  // Just before modelLoaded: whether the new session records attention.
+  void attentionRecording(bool on);
   // After each load: the machine's read bandwidth (GB/s, measured on this thread at the first
   // load, then reused) and the bytes of weights one decode step reads (0 when unknown).
   void memoryBoundKnown(double gbPerS, qint64 decodeWeightBytes);
@@ -64,6 +72,10 @@ class SessionWorker : public QObject {
   // Sleeps the token delay; false when the run was paused, cancelled or replaced meanwhile.
   bool waitTokenDelay(RunId run);
   void reportMemoryBound();  // after a load, on the worker thread
+  // Gives the session the request's shadow mode and what-if overrides before its prefill
+  // (session_worker_options.cpp): through Session setters where the core has them, otherwise by
+  // rebuilding the Session from the load's options (the model is loaded again).
+  void applyRunOptions(const RunRequest& request);
 
   int threads_;
   // Guards the pointer and the engine swaps (setPolicy, reset) against Session::cancel() from the
@@ -75,6 +87,7 @@ class SessionWorker : public QObject {
   std::atomic<RunId> cancel_{0};
   std::atomic<int> tokenDelayMs_{0};
   int runLimit_ = 0;  // the current run's max_new_tokens (worker thread only)
+  SessionOptions built_;  // what the current Session was built with (worker thread only)
 };
 
 }  // namespace hae::studio

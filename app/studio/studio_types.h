@@ -28,6 +28,10 @@ struct RunRequest {
   std::string policy = "full";
   KnobMap knobs;
   int max_new_tokens = 64;
+  // Issue 16: the full-cache shadow ("off", "forced", "free") and what-if edits (original token
+  // positions force-kept / force-evicted over the policy), as SessionOptions::shadow / overrides.
+  std::string shadow_mode = "off";
+  std::vector<int> force_keep, force_evict;
 };
 
 // Why a run stopped producing tokens.

@@ -33,9 +33,52 @@ AttentionView::AttentionView(RunHistory* history, QWidget* parent)
     if (index >= 0) setHead(index - 1);  // item 0 is the mean
   });
   // Attention belongs to one step: moving the cursor elsewhere makes it stale.
-  connect(history_, &RunHistory::cursorChanged, this, &AttentionView::refresh);
+  connect(history_, &RunHistory::cursorChanged, this, [this] {
+    if (follow_)
+      pull();
+    else
+      refresh();
+  });
   connect(history_, &RunHistory::runReset, this, [this] { setAttention({}); });
   refresh();
+}
+
+void AttentionView::setFollowHistory(bool follow) {
+  follow_ = follow;
+  if (follow_) pull();
+}
+
+void AttentionView::setLayer(int layer) {
+  layer_ = std::max(0, layer);
+  if (follow_) pull();
+}
+
+void AttentionView::setEmptyText(const QString& text) {
+  emptyText_ = text;
+  refresh();
+}
+
+VisualAttention AttentionView::attentionAt(const RunHistory& history, int index, int layer) {
+  if (index < 0 || index >= history.stepCount()) return {};
+  const StepTelemetry& s = history.step(index);
+  if (layer < 0 || layer >= static_cast<int>(s.attention.size())) return {};
+  const StepAttention& a = s.attention[layer];
+  return {s.step, layer, a.heads, a.weights};
+}
+
+void AttentionView::pull() {
+  // While a run streams in, the cursor moves at every token: a hidden tab copies nothing.
+  if (!isVisible()) {
+    stalePull_ = true;
+    return;
+  }
+  stalePull_ = false;
+  setAttention(attentionAt(*history_, history_->cursor(), layer_));
+}
+
+void AttentionView::showEvent(QShowEvent* event) {
+  QWidget::showEvent(event);
+  if (follow_ && stalePull_) pull();
 }
 
 void AttentionView::setImages(std::vector<QImage> images) {
@@ -88,7 +131,8 @@ void AttentionView::refresh() {
   if (!valid) {
     overlay_->setPatchValues({}, {});
     status_->setText(attention_.weights.empty()
-                         ? tr("No attention recorded for this step.")
+                         ? (emptyText_.isEmpty() ? tr("No attention recorded for this step.")
+                                                 : emptyText_)
                          : tr("The attention does not match this prompt's %1 visual tokens.")
                                .arg(history_->visualCount()));
     return;

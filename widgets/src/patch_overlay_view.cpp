@@ -71,8 +71,15 @@ PatchOverlayView::PatchOverlayView(RunHistory* history, QWidget* parent)
   setMouseTracking(true);
   setMinimumSize(minimumSizeHint());
   connect(history_, &RunHistory::runReset, this, [this] {
+    ++resets_;
     rebuildIndex();
     pinned_ = hovered_ = -1;
+    // What-if marks stay for a re-run of the same prompt layout, not for another prompt.
+    if (static_cast<int>(marks_.size()) != history_->visualCount()) {
+      const bool had = editMarkCount() > 0;
+      marks_.assign(history_->visualCount(), EditMark::None);
+      if (had) emit editMarksChanged();
+    }
     update();
   });
   connect(history_, &RunHistory::cursorChanged, this, qOverload<>(&QWidget::update));
@@ -156,6 +163,149 @@ QColor heatFill(float value, float high) {
                 static_cast<int>(std::lround(40 + 180 * t)));
 }
 }  // namespace
+
+namespace {
+// Missed attention: a plasma-like ramp from dim blue (dropped, barely wanted) to yellow (the
+// largest attention the cache could not show at this step), opaque enough to read on any image.
+QColor missedFill(float value, float high) {
+  const double t =
+      high > 0 ? std::clamp(static_cast<double>(std::max(0.0f, value)) / high, 0.0, 1.0) : 0.0;
+  struct Stop {
+    double at;
+    int r, g, b;
+  };
+  static const Stop stops[] = {{0.0, 13, 8, 135}, {0.35, 126, 3, 168}, {0.65, 220, 90, 100},
+                               {1.0, 240, 249, 33}};
+  int i = 0;
+  while (i + 2 < 4 && t > stops[i + 1].at) ++i;
+  const Stop& a = stops[i];
+  const Stop& b = stops[i + 1];
+  const double u = std::clamp((t - a.at) / (b.at - a.at), 0.0, 1.0);
+  auto mix = [u](int x, int y) { return static_cast<int>(std::lround(x + (y - x) * u)); };
+  return QColor(mix(a.r, b.r), mix(a.g, b.g), mix(a.b, b.b),
+                static_cast<int>(std::lround(110 + 120 * t)));
+}
+
+QColor markColour(PatchOverlayView::EditMark m) {
+  return m == PatchOverlayView::EditMark::ForceKeep ? QColor(0, 200, 83) : QColor(230, 20, 20);
+}
+}  // namespace
+
+void PatchOverlayView::setColorMode(ColorMode mode) {
+  if (mode == colorMode_) return;
+  colorMode_ = mode;
+  update();
+}
+
+int PatchOverlayView::shadowStateIndex() const {
+  const int cursor = history_->cursor();
+  if (cursor <= 0) return cursor;
+  // A decode step's forward saw the cache as the step before left it; the prefill's query saw
+  // the prefill's own decisions.
+  return history_->step(cursor).step > 0 ? cursor - 1 : cursor;
+}
+
+bool PatchOverlayView::hasShadowAtCursor() const {
+  const StepTelemetry* s = history_->cursorStep();
+  return s && s->shadow && !s->shadow->visual_attention.empty();
+}
+
+float PatchOverlayView::missedValue(int visual) const {
+  if (!hasShadowAtCursor() || visual < 0 || visual >= history_->visualCount()) return -1;
+  // Every patch at once, once per cursor, layer and run: a paint asks for each patch and the
+  // ramp's top, which would be quadratic in the patch count otherwise.
+  const MissedKey key{history_->cursor(), layer_, history_->cursorStep(), resets_};
+  if (!(key == missedKey_)) {
+    missedKey_ = key;
+    missed_.assign(history_->visualCount(), -1.0f);
+    missedTop_ = 0;
+    for (int v = 0; v < history_->visualCount(); ++v) {
+      missed_[v] = computeMissed(v);
+      missedTop_ = std::max(missedTop_, missed_[v]);
+    }
+  }
+  return missed_[visual];
+}
+
+float PatchOverlayView::computeMissed(int visual) const {
+  const ShadowStep& sh = *history_->cursorStep()->shadow;
+  const int at = shadowStateIndex();
+  auto attention = [&](int layer) {
+    return layer < static_cast<int>(sh.visual_attention.size()) &&
+                   visual < static_cast<int>(sh.visual_attention[layer].size())
+               ? sh.visual_attention[layer][visual]
+               : 0.0f;
+  };
+  const int layers = std::max(1, history_->numLayers());
+  if (layer_ != kAllLayers) {
+    const int layer = std::min(layer_, layers - 1);
+    if (history_->patchState(visual, layer, at) == PatchState::Kept) return -1;
+    return attention(layer);
+  }
+  double sum = 0;
+  bool dropped = false;
+  for (int l = 0; l < layers; ++l) {
+    if (history_->patchState(visual, l, at) == PatchState::Kept) continue;
+    dropped = true;
+    sum += attention(l);
+  }
+  return dropped ? static_cast<float>(sum / layers) : -1.0f;
+}
+
+float PatchOverlayView::missedHigh() const {
+  if (history_->visualCount() == 0 || missedValue(0) < -1) return 0;  // fills the cache
+  return hasShadowAtCursor() ? missedTop_ : 0;
+}
+
+PatchOverlayView::EditMark PatchOverlayView::editMark(int visual) const {
+  return visual >= 0 && visual < static_cast<int>(marks_.size()) ? marks_[visual] : EditMark::None;
+}
+
+void PatchOverlayView::setEditMark(int visual, EditMark mark) {
+  if (visual < 0 || visual >= history_->visualCount()) return;
+  if (static_cast<int>(marks_.size()) != history_->visualCount())
+    marks_.assign(history_->visualCount(), EditMark::None);
+  if (marks_[visual] == mark) return;
+  marks_[visual] = mark;
+  emit editMarksChanged();
+  update();
+}
+
+void PatchOverlayView::toggleEditMark(int visual, EditMark mark) {
+  setEditMark(visual, editMark(visual) == mark ? EditMark::None : mark);
+}
+
+void PatchOverlayView::clearEditMarks() {
+  if (editMarkCount() == 0) return;
+  marks_.assign(marks_.size(), EditMark::None);
+  emit editMarksChanged();
+  update();
+}
+
+int PatchOverlayView::editMarkCount() const {
+  return static_cast<int>(
+      std::count_if(marks_.begin(), marks_.end(), [](EditMark m) { return m != EditMark::None; }));
+}
+
+std::vector<int> PatchOverlayView::markPositions(EditMark mark) const {
+  const RunInfo& info = history_->info();
+  std::vector<int> out;
+  for (int v = 0; v < static_cast<int>(marks_.size()); ++v) {
+    if (marks_[v] != mark || v >= static_cast<int>(info.visual_tokens.size())) continue;
+    const int t = info.visual_tokens[v];
+    if (t >= 0 && t < static_cast<int>(info.tokens.size())) out.push_back(info.tokens[t].position);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<int> PatchOverlayView::forceKeepPositions() const {
+  return markPositions(EditMark::ForceKeep);
+}
+
+std::vector<int> PatchOverlayView::forceEvictPositions() const {
+  return markPositions(EditMark::ForceEvict);
+}
 
 void PatchOverlayView::setEvictedStyle(EvictedStyle style) {
   if (style == evictedStyle_) return;
@@ -327,6 +477,10 @@ QColor PatchOverlayView::patchFill(int visual) const {
   }
   if (cursor < 0) return stateFill(PatchState::Kept);
   if (other_) return diffFill(diffClass(visual));
+  if (colorMode_ == ColorMode::MissedAttention) {
+    const float value = missedValue(visual);
+    return value < 0 ? stateFill(PatchState::Kept) : missedFill(value, missedHigh());
+  }
   if (layer_ != kAllLayers) return stateFill(history_->patchState(visual, layer_, cursor));
   return summaryFill(history_->patchCounts(visual, cursor));
 }
@@ -345,6 +499,29 @@ QString PatchOverlayView::headerText() const {
         .arg(valuesLabel_)
         .arg(sum, 0, 'g', 3)
         .arg(high, 0, 'g', 3);
+  }
+  if (colorMode_ == ColorMode::MissedAttention && !other_ && step) {
+    const QString where = layer_ == kAllLayers ? tr("all %1 layers (mean)").arg(layers)
+                                               : tr("layer %1 of %2").arg(layer_).arg(layers);
+    const QString when = step->step == 0 ? tr("prefill") : tr("step %1").arg(step->step);
+    if (!hasShadowAtCursor())
+      return tr("Missed attention · %1 · %2: no full-cache shadow at this step (View > Full-cache "
+                "shadow, then run again)")
+          .arg(where, when);
+    double sum = 0;
+    int dropped = 0;
+    for (int v = 0; v < history_->visualCount(); ++v) {
+      const float m = missedValue(v);
+      if (m < 0) continue;
+      sum += m;
+      ++dropped;
+    }
+    return tr("Missed attention · %1 · %2 · the full model's attention on the %3 dropped patches: "
+              "%4 in all, largest %5")
+        .arg(where, when)
+        .arg(dropped)
+        .arg(sum, 0, 'g', 3)
+        .arg(missedHigh(), 0, 'g', 3);
   }
   if (other_ && step) {
     int counts[4] = {};
@@ -465,8 +642,8 @@ void PatchOverlayView::paint(QPainter& painter, QSizeF size, bool exporting) con
         const QRectF cell(target.x() + c * pw, target.y() + r * ph, pw, ph);
         // In hatch or outline mode an evicted patch keeps the image's own colours underneath,
         // so a red object is not mistaken for an eviction (nor the reverse).
-        if (step && !other_ && values_.empty() && evictedStyle_ != EvictedStyle::Tint &&
-            patchGone(v)) {
+        if (step && !other_ && values_.empty() && colorMode_ == ColorMode::States &&
+            evictedStyle_ != EvictedStyle::Tint && patchGone(v)) {
           goneRects.append(cell);
           continue;
         }
@@ -527,6 +704,22 @@ void PatchOverlayView::paint(QPainter& painter, QSizeF size, bool exporting) con
     painter.setPen(QPen(colour, 2));
     painter.drawRect(QRectF(t.x() + p.col * pw, t.y() + p.row * ph, pw, ph).adjusted(-1, -1, 1, 1));
   };
+  // What-if marks: a green (force keep) or red (force evict) frame with a dark inner edge, so it
+  // reads on light and dark patches alike.
+  for (int v = 0; v < static_cast<int>(marks_.size()); ++v) {
+    if (marks_[v] == EditMark::None || v >= static_cast<int>(places_.size())) continue;
+    const Place& p = places_[v];
+    if (p.grid < 0 || layout.targets[p.grid].isEmpty()) continue;
+    const QRectF t = layout.targets[p.grid];
+    const double pw = t.width() / grids_[p.grid].spec.cols,
+                 ph = t.height() / grids_[p.grid].spec.rows;
+    const QRectF r(t.x() + p.col * pw, t.y() + p.row * ph, pw, ph);
+    painter.setBrush(Qt::NoBrush);
+    painter.setPen(QPen(markColour(marks_[v]), 3));
+    painter.drawRect(r.adjusted(1.5, 1.5, -1.5, -1.5));
+    painter.setPen(QPen(QColor(20, 20, 20, 200), 1));
+    painter.drawRect(r.adjusted(3.5, 3.5, -3.5, -3.5));
+  }
   if (!exporting) {  // hover and pin are the window's state, not the run's
     highlight(hovered_, Qt::white);
     highlight(pinned_, QColor(0, 220, 255));
@@ -568,6 +761,26 @@ void PatchOverlayView::paintLegend(QPainter& painter, const QRectF& area, bool e
       painter.drawRect(swatch);
       label(text);
     }
+  } else if (colorMode_ == ColorMode::MissedAttention && !other_) {
+    item(PatchState::Kept, tr("kept (not missed)"));
+    const float high = missedHigh();
+    for (auto [t, text] : {std::pair{0.0f, tr("dropped, 0")},
+                           std::pair{1.0f, tr("dropped, %1 (largest)").arg(high, 0, 'g', 3)}}) {
+      // A small ramp from low to high, so the scale reads as a continuum.
+      const QRectF swatch(x, y, box * (t > 0 ? 2 : 1), box);
+      painter.fillRect(swatch, QColor(150, 150, 150));
+      if (t > 0) {
+        for (int i = 0; i < 8; ++i)
+          painter.fillRect(QRectF(x + i * box * 2 / 8, y, box * 2 / 8 + 0.5, box),
+                           missedFill(static_cast<float>(i + 1) / 8, 1.0f));
+      } else {
+        painter.fillRect(swatch, missedFill(0, 1.0f));
+      }
+      painter.setPen(QPen(QColor(70, 70, 70), 1));
+      painter.drawRect(swatch);
+      x += swatch.width() - box;
+      label(text);
+    }
   } else if (other_) {
     for (auto [d, text] :
          {std::pair{DiffClass::Both, tr("held by both")}, std::pair{DiffClass::AOnly, tr("A only")},
@@ -585,6 +798,14 @@ void PatchOverlayView::paintLegend(QPainter& painter, const QRectF& area, bool e
     item(PatchState::InBin, tr("in recycle bin"));
     item(PatchState::Evicted, tr("evicted"));
   }
+  for (EditMark m : {EditMark::ForceKeep, EditMark::ForceEvict}) {
+    if (std::find(marks_.begin(), marks_.end(), m) == marks_.end()) continue;
+    const QRectF swatch(x, y, box, box);
+    painter.fillRect(swatch, QColor(150, 150, 150));
+    painter.setPen(QPen(markColour(m), 2));
+    painter.drawRect(swatch.adjusted(1, 1, -1, -1));
+    label(m == EditMark::ForceKeep ? tr("force keep") : tr("force evict"));
+  }
   if (anyUnseen) {
     const QRectF swatch(x, y, box, box);
     painter.fillRect(swatch, QColor(150, 150, 150));
@@ -596,7 +817,9 @@ void PatchOverlayView::paintLegend(QPainter& painter, const QRectF& area, bool e
   }
   if (exporting) return;  // hints are for the window, not for a picture of the run
   painter.setPen(palette().color(QPalette::PlaceholderText));
-  const QString hint = layer_ == kAllLayers
+  const QString hint = editable_ && editMarkCount() == 0
+                           ? tr("shift-click: force keep · ctrl-click: force evict")
+                       : layer_ == kAllLayers
                            ? tr("more opaque = dropped by more layers · click a patch to pin it")
                            : tr("hover a patch for details · click to pin its history");
   painter.drawText(QRectF(x, area.y(), std::max(0.0, area.right() - x), area.height()),
@@ -727,6 +950,16 @@ QString PatchOverlayView::patchTooltip(int visual) const {
                      .arg(tok.col);
   if (places_[visual].grid >= 0 && grids_[places_[visual].grid].spec.global)
     html += tr(" (global view)");
+  // Merged tokens (VisionZip's contextual tokens, SparseVLM's recycled ones), from the prefill.
+  if (history_->stepCount() > 0)
+    for (const MergedToken& m : history_->step(0).merged) {
+      if (std::find(m.members.begin(), m.members.end(), tok.position) == m.members.end()) continue;
+      html += m.position == tok.position
+                  ? tr("<br>A merged token standing for %1 patches").arg(m.members.size())
+                  : tr("<br>Merged into the token at position %1 (with %2 other patches)")
+                        .arg(m.position)
+                        .arg(m.members.size() - 1);
+    }
   if (cursor < 0) return html;
   const int stepNo = history_->step(cursor).step;
   if (layer_ != kAllLayers)
@@ -753,6 +986,23 @@ QString PatchOverlayView::patchTooltip(int visual) const {
   html += firstGone < 0
               ? tr("<br>Never evicted")
               : tr("<br>First evicted: step %1 (layer %2)").arg(firstGone).arg(firstGoneLayer);
+  if (hasShadowAtCursor()) {
+    const ShadowStep& sh = *history_->cursorStep()->shadow;
+    const int layer = layer_ == kAllLayers ? -1 : std::min(layer_, history_->numLayers() - 1);
+    if (layer >= 0 && layer < static_cast<int>(sh.visual_attention.size()) &&
+        visual < static_cast<int>(sh.visual_attention[layer].size()))
+      html += tr("<br>Full model's attention on it (layer %1): %2")
+                  .arg(layer)
+                  .arg(sh.visual_attention[layer][visual], 0, 'g', 3);
+    const float missed = missedValue(visual);
+    if (missed >= 0)
+      html += tr("<br><b>Missed</b> by the policy's cache: %1%2")
+                  .arg(missed, 0, 'g', 3)
+                  .arg(layer < 0 ? tr(" (mean over layers)") : QString());
+  }
+  if (editMark(visual) != EditMark::None)
+    html += editMark(visual) == EditMark::ForceKeep ? tr("<br>Marked <b>force keep</b>")
+                                                    : tr("<br>Marked <b>force evict</b>");
   const std::vector<PolicyEvent> events = history_->eventsFor(tok.position, cursor);
   if (!events.empty()) {
     const PolicyEvent& e = events.back();
@@ -792,6 +1042,12 @@ void PatchOverlayView::mouseMoveEvent(QMouseEvent* event) {
 void PatchOverlayView::mousePressEvent(QMouseEvent* event) {
   if (event->button() == Qt::LeftButton) {
     const int v = visualAt(event->position());
+    const Qt::KeyboardModifiers mods = event->modifiers();
+    if (v >= 0 && editable_ && (mods & (Qt::ShiftModifier | Qt::ControlModifier))) {
+      toggleEditMark(v, (mods & Qt::ShiftModifier) ? EditMark::ForceKeep : EditMark::ForceEvict);
+      QWidget::mousePressEvent(event);
+      return;
+    }
     if (v >= 0) {
       pinPatch(v);
       emit patchClicked(v);

@@ -52,6 +52,15 @@ QString tokenSpan(const QString& body, const QString& background, PatchState sta
 
 }  // namespace
 
+const ShadowStep* TokenStreamView::choiceShadow(const RunHistory& history, int index) {
+  // ShadowStep at step s compares the distributions produced after step s, from which the token
+  // of step s + 1 is picked (core/src/engine/shadow.h): the previous step judged this token.
+  if (index <= 0 || index >= history.stepCount()) return nullptr;
+  const StepTelemetry& previous = history.step(index - 1);
+  if (previous.step != history.step(index).step - 1 || !previous.shadow) return nullptr;
+  return &*previous.shadow;
+}
+
 TokenStreamView::TokenStreamView(RunHistory* history, QWidget* parent)
     : QTextBrowser(parent), history_(history) {
   setOpenLinks(false);
@@ -117,6 +126,27 @@ bool isUnknown(const std::string& text) {
 }
 
 const char* kUnknownStyle = "border:1px dashed #c0392b; color:#b02a1a; font-weight:bold;";
+
+// A token chosen where the full-cache shadow's top-1 differed: magenta, underlined, and a "≠"
+// after it (a colour alone would be lost on a struck-through or amber chip).
+const char* kDisagreeStyle = "color:#c2185b; text-decoration:underline; font-weight:bold;";
+const char* kDisagreeMark = "<sup style='color:#c2185b; font-weight:bold;'>≠</sup>";
+
+QString choices(const std::vector<TokenChoice>& top) {
+  QStringList out;
+  for (const TokenChoice& c : top) {
+    // The list ends up in a single-quoted title attribute: no single quotes of its own.
+    const QString text =
+        c.text.empty()
+            ? QStringLiteral("#%1").arg(c.id)
+            : QString::fromStdString(c.text).toHtmlEscaped().replace(QLatin1Char('\''),
+                                                                     QStringLiteral("&#39;"));
+    out << QStringLiteral("%1 <span style=\"color:#666666;\">%2</span>")
+               .arg(text.isEmpty() ? QStringLiteral("·") : text)
+               .arg(c.prob, 0, 'f', 3);
+  }
+  return out.isEmpty() ? QStringLiteral("–") : out.join(QStringLiteral(", "));
+}
 
 }  // namespace
 
@@ -297,6 +327,7 @@ QString TokenStreamView::htmlText() const {
   }
 
   bool firstGenerated = true;
+  int disagreements = 0;
   for (int i = 0; i <= cursor; ++i) {
     const StepTelemetry& s = history_->step(i);
     if (s.step <= 0 || s.token_id < 0) continue;
@@ -307,10 +338,31 @@ QString TokenStreamView::htmlText() const {
     odd = !odd;
     // The token generated at step s sits right after the prompt and the s-1 tokens before it.
     const int position = promptLen + s.step - 1;
-    html += textChip(bodyOf(s.token_text, s.token_id), Modality::Generated, odd, stateAt(position),
-                     tr("generated at step %1 · id %2").arg(s.step).arg(s.token_id),
-                     isUnknown(s.token_text));
+    const ShadowStep* judged = choiceShadow(*history_, i);
+    QString title = tr("generated at step %1 · id %2").arg(s.step).arg(s.token_id);
+    if (judged) {
+      title += tr("<br><b>%1</b> (KL %2, rank %3 under the full model)<br>full cache: %4<br>"
+                  "policy: %5")
+                   .arg(judged->top1_agree ? tr("top-1 agrees with the full cache")
+                                           : tr("top-1 differs from the full cache"))
+                   .arg(judged->kl, 0, 'g', 3)
+                   .arg(judged->policy_token_rank)
+                   .arg(choices(judged->top_full), choices(judged->top_policy));
+    }
+    QString chip = textChip(bodyOf(s.token_text, s.token_id), Modality::Generated, odd,
+                            stateAt(position), title, isUnknown(s.token_text));
+    if (judged && !judged->top1_agree) {
+      ++disagreements;
+      chip = QStringLiteral("<span style='%1' title='%2'>%3</span>%4")
+                 .arg(QString::fromLatin1(kDisagreeStyle), title.toHtmlEscaped(), chip,
+                      QString::fromUtf8(kDisagreeMark));
+    }
+    html += chip;
   }
+  if (disagreements > 0)
+    html += tr("<br><span style='color:#c2185b; font-size:small;'>≠ %1 token(s) where the "
+               "full-cache shadow's top-1 choice differs (hover for both top-5)</span>")
+                .arg(disagreements);
   html += QStringLiteral("</p></div>");
   return html;
 }

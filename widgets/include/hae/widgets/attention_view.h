@@ -41,16 +41,36 @@ class AttentionView : public QWidget {
   QComboBox* headBox() const { return headBox_; }
   QLabel* statusLabel() const { return status_; }
 
+  // The live mode (the studio's Attention tab): the view shows the step cursor's recorded
+  // attention (StepTelemetry::attention) at layer(), again at each cursor move, new step or
+  // layer change. Off (the default), it shows what setAttention gave it.
+  void setFollowHistory(bool follow);
+  bool followsHistory() const { return follow_; }
+  int layer() const { return layer_; }
+  // What the view says when the cursor's step carries no attention (e.g. "recording is off").
+  void setEmptyText(const QString& text);
+  // One layer of step index `index`'s recorded attention; empty when it has none there.
+  static VisualAttention attentionAt(const RunHistory& history, int index, int layer);
+
  public slots:
   void setHead(int head);  // kHeadMean or 0..heads-1
   void setImages(std::vector<QImage> images);
+  void setLayer(int layer);
+
+ protected:
+  void showEvent(QShowEvent* event) override;
 
  private:
   void refresh();
+  void pull();  // follow mode: takes the cursor step's attention (deferred while hidden)
 
   RunHistory* history_;
   VisualAttention attention_;
   int head_ = kHeadMean;
+  int layer_ = 0;
+  bool follow_ = false;
+  bool stalePull_ = false;  // a pull skipped while hidden, done at the next show
+  QString emptyText_;
   PatchOverlayView* overlay_ = nullptr;
   QComboBox* headBox_ = nullptr;
   QLabel* status_ = nullptr;

@@ -56,6 +56,33 @@ class PatchOverlayView : public QWidget {
   void setPatchValues(std::vector<float> values, const QString& what);
   const std::vector<float>& patchValues() const { return values_; }
 
+  // Missed-attention mode (issue 16): each patch the policy's cache could not show the step's
+  // query (evicted or in the recycle bin in the state that step's forward saw: the previous
+  // step's, the prefill's own at step 0) is coloured by the full-cache shadow's attention on it
+  // (ShadowStep::visual_attention) at the cursor step; kept patches stay clear. All layers: the
+  // mean over layers of the attention missed in each. Needs a run with a shadow.
+  enum class ColorMode { States, MissedAttention };
+  void setColorMode(ColorMode mode);
+  ColorMode colorMode() const { return colorMode_; }
+  // The missed attention drawn for `visual` at the cursor (-1: not missed: kept, or no shadow).
+  float missedValue(int visual) const;
+  bool hasShadowAtCursor() const;
+
+  // What-if edits: with editing on, shift-click marks a patch "force keep", ctrl-click "force
+  // evict", the same click again clears it. Marks are by visual index; positions() gives the
+  // original token positions SessionOptions::overrides takes. They survive a new run of the same
+  // prompt layout (same visual token count) and are dropped otherwise.
+  enum class EditMark { None, ForceKeep, ForceEvict };
+  void setEditable(bool editable) { editable_ = editable; }
+  bool editable() const { return editable_; }
+  EditMark editMark(int visual) const;
+  void setEditMark(int visual, EditMark mark);
+  void toggleEditMark(int visual, EditMark mark);  // mark, or clear when it has that mark
+  void clearEditMarks();
+  int editMarkCount() const;
+  std::vector<int> forceKeepPositions() const;   // original positions, ascending
+  std::vector<int> forceEvictPositions() const;
+
   QSize sizeHint() const override { return {640, 480}; }
   QSize minimumSizeHint() const override { return {240, 200}; }
 
@@ -67,6 +94,7 @@ class PatchOverlayView : public QWidget {
  signals:
   void patchClicked(int visual);
   void layerChanged(int layer);
+  void editMarksChanged();
 
  protected:
   void paintEvent(QPaintEvent* event) override;
@@ -115,6 +143,23 @@ class PatchOverlayView : public QWidget {
   RunHistory* other_ = nullptr;
   std::vector<float> values_;
   QString valuesLabel_;
+  ColorMode colorMode_ = ColorMode::States;
+  bool editable_ = false;
+  std::vector<EditMark> marks_;  // per visual token
+  float missedHigh() const;      // the largest missed value at the cursor (the ramp's top)
+  float computeMissed(int visual) const;
+  struct MissedKey {
+    int cursor = -2, layer = -3;
+    const StepTelemetry* step = nullptr;
+    int resets = -1;
+    bool operator==(const MissedKey&) const = default;
+  };
+  int resets_ = 0;  // runs seen: a new run's steps may reuse an old one's addresses
+  mutable MissedKey missedKey_;
+  mutable std::vector<float> missed_;
+  mutable float missedTop_ = 0;
+  int shadowStateIndex() const;  // the step index whose states the cursor step's forward saw
+  std::vector<int> markPositions(EditMark mark) const;
   QMetaObject::Connection otherConnections_[2];
 };
 
