@@ -49,10 +49,15 @@ int main(int argc, char** argv) {
       "overlay-colors", "With --screenshot: overlay colours, states or missed (attention).", "MODE");
   QCommandLineOption tab("tab", "With --screenshot: raise this right-hand tab (e.g. Regret).",
                          "NAME");
+  QCommandLineOption whatIfKeep(
+      "what-if-keep",
+      "With --screenshot: after the run, force-keep these visual tokens (indices, comma "
+      "separated) and re-run with the edits into the Compare tab.",
+      "V,V");
   QCommandLineOption steps("steps", "With --screenshot: tokens to generate after the prefill.", "N",
                            "0");
   parser.addOptions({screenshot, threads, model, image, prompt, policy, set, steps, twoImages,
-                     compare, compareSet, cursor, layer, size, overlayColors, tab});
+                     compare, compareSet, cursor, layer, size, overlayColors, tab, whatIfKeep});
   parser.process(app);
 
   hae::setupLogging(hae::Verbosity::Normal);
@@ -78,6 +83,15 @@ int main(int argc, char** argv) {
   script.policy = parser.value(policy);
   script.overlayColors = parser.value(overlayColors);
   script.tab = parser.value(tab);
+  for (const QString& v : parser.value(whatIfKeep).split(',', Qt::SkipEmptyParts)) {
+    bool ok = false;
+    const int index = v.toInt(&ok);
+    if (!ok || index < 0) {
+      qCritical("hae-studio: --what-if-keep expects visual token indices, got '%s'", qPrintable(v));
+      return 2;
+    }
+    script.whatIfKeep.push_back(index);
+  }
   bool steps_ok = false;
   script.steps = parser.value(steps).toInt(&steps_ok);
   if (!steps_ok || script.steps < 0) {
@@ -123,12 +137,13 @@ int main(int argc, char** argv) {
   if (!script.comparePolicy.isEmpty() && script.steps == 0) script.steps = 64;
   for (const QCommandLineOption* o : {&model, &image, &prompt, &policy, &set, &steps, &twoImages,
                                       &compare, &compareSet, &cursor, &layer, &size,
-                                      &overlayColors, &tab})
+                                      &overlayColors, &tab, &whatIfKeep})
     if (parser.isSet(*o)) script.scripted = true;
   if (script.scripted && script.screenshot.isEmpty()) {
     qCritical(
         "hae-studio: --model, --image, --prompt, --policy, --set, --steps, --two-image-sample, "
-        "--compare, --compare-set, --cursor, --layer, --size, --overlay-colors and --tab need "
+        "--compare, --compare-set, --cursor, --layer, --size, --overlay-colors, --tab and "
+        "--what-if-keep need "
         "--screenshot FILE");
     return 2;
   }

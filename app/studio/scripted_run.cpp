@@ -9,6 +9,7 @@
 
 #include "hae/error.h"
 #include "hae/policy_catalog.h"
+#include "hae/widgets/patch_overlay_view.h"
 #include "hae/widgets/policy_form.h"
 #include "hae/widgets/run_history.h"
 #include "main_window.h"
@@ -112,6 +113,28 @@ void ScriptedRun::fail(const QString& message) {
 
 void ScriptedRun::afterRun() {
   if (done_) return;
+  if (!options_.whatIfKeep.empty()) {
+    SessionController* b = window_->compareController();
+    if (!b || !editsSent_) {
+      // A has its answer: mark the patches on its overlay, then What-if > Re-run with edits.
+      for (int v : options_.whatIfKeep) {
+        if (v >= window_->history()->visualCount())
+          return fail(tr("--what-if-keep: the prompt has %1 visual tokens, not %2")
+                          .arg(window_->history()->visualCount())
+                          .arg(v + 1));
+        window_->overlay()->setEditMark(v, widgets::PatchOverlayView::EditMark::ForceKeep);
+      }
+      editsSent_ = true;
+      window_->rerunWithEdits();
+      b = window_->compareController();
+      if (!b) return fail(tr("the re-run with edits did not start"));
+      connect(b, &SessionController::runStopped, this, &ScriptedRun::afterRun);
+      connect(b, &SessionController::runFailed, this,
+              [this](const QString& message) { fail(tr("re-run with edits: %1").arg(message)); });
+      return;
+    }
+    if (!b->finished() || window_->controller()->running()) return;
+  }
   if (!options_.comparePolicy.isEmpty()) {
     SessionController* b = window_->compareController();
     if (!b) {

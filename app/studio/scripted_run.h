@@ -7,6 +7,7 @@
 #include <QStringList>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace hae::studio {
 
@@ -24,6 +25,7 @@ struct ScriptOptions {
   int layer = -1;   // after the run: one layer instead of all layers (-1: all)
   QString overlayColors;  // after the run: "states" or "missed" (View > Overlay colours)
   QString tab;            // after the run: the right-hand tab to raise ("Regret", "Probes", ...)
+  std::vector<int> whatIfKeep;  // after the run: force-keep these visual tokens, re-run into Compare
   QSize size;       // the window's size for the picture (empty: as it opens)
   QString prompt;   // empty: the image's sample question
   QString policy;   // empty: the form's default
@@ -51,6 +53,7 @@ class ScriptedRun : public QObject {
   ScriptOptions options_;
   bool done_ = false;
   bool checked_ = false;
+  bool editsSent_ = false;
 };
 
 }  // namespace hae::studio

@@ -25,6 +25,10 @@ expect() {  # NAME RC TEXT studio-args...
   check "$name: no screenshot" "[ ! -e '$work/shot.png' ]"
 }
 
+expect "--what-if-keep x" 2 "--what-if-keep expects visual token indices, got 'x'" \
+  --screenshot "$work/shot.png" --what-if-keep 3,x
+expect "--what-if-keep 999" 1 "--what-if-keep: the prompt has 144 visual tokens, not 1000" \
+  --screenshot "$work/shot.png" --policy hae --steps 2 --what-if-keep 999
 expect "--threads 100000" 2 "--threads must be an integer in [0, 1024]" --threads 100000 --screenshot "$work/shot.png"
 expect "ddes.budget=nan" 1 "policy 'hae': knob 'ddes.budget' = 'nan' is not a number" \
   --screenshot "$work/shot.png" --policy hae --set ddes.budget=nan
