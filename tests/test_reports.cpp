@@ -305,6 +305,45 @@ TEST_F(Reports, UnknownCacheSizeGivesNullReduction) {
   EXPECT_TRUE(SchemaValidator(schema).validate(doc).empty());
 }
 
+// The issue-16 fields (shadow, regrets, recorded attention) and merged tokens, against the schema.
+TEST_F(Reports, ShadowRegretsAttentionAndMergedValidateAgainstTheSchema) {
+  const int layers = run_.info.num_layers;
+  const int visual = static_cast<int>(run_.info.visual_tokens.size());
+  for (auto& t : run_.steps) {
+    hae::ShadowStep sh;
+    sh.kl = 0.25;
+    sh.total_variation = 0.1;
+    sh.top1_agree = t.step % 2 == 0;
+    sh.policy_token_rank = 1;
+    sh.full_token_id = 7;
+    sh.top_full = {{7, 0.6f, "cat"}, {8, 0.3f, "dog"}};
+    sh.top_policy = {{8, 0.5f, "dog"}};
+    hae::ShadowLayer l;
+    l.missed_evicted[static_cast<int>(hae::Modality::Visual)] = 0.2f;
+    l.missed_binned[static_cast<int>(hae::Modality::Text)] = 0.05f;
+    sh.layers.assign(layers, l);
+    sh.visual_attention.assign(layers, std::vector<float>(visual, 0.01f));
+    sh.ms = 1.5;
+    t.shadow = sh;
+    t.regrets = {{hae::RegretKind::RegrettedPurge, 3, -1, 0, t.step, 0.02f},
+                 {hae::RegretKind::TimelyRestore, 4, 1, 0, t.step, 0.03f}};
+    t.attention.assign(layers, hae::StepAttention{2, std::vector<float>(2 * visual, 0.5f)});
+  }
+  run_.steps[0].merged = {{0, {0, 1}}};
+  const json doc = json::parse(hae::reportJson(run_.info, run_.steps, run_.answer));
+  ASSERT_TRUE(doc["steps"][1].contains("shadow"));
+  ASSERT_TRUE(doc["steps"][0].contains("merged"));
+  const json schema =
+      json::parse(readFile(fs::path(HAE_SOURCE_DIR) / "resources/schemas/run-report.schema.json"));
+  SchemaValidator validator(schema);
+  const auto errors = validator.validate(doc);
+  EXPECT_TRUE(errors.empty()) << errors.size() << " errors, first: " << (errors.empty() ? "" : errors[0]);
+  // A field the schema does not know is caught (the schema is strict, not a pass-through).
+  json broken = doc;
+  broken["steps"][1]["shadow"]["surprise"] = 1;
+  EXPECT_FALSE(validator.validate(broken).empty());
+}
+
 TEST_F(Reports, CsvHasOneRowPerStepAndLayer) {
   const auto rows = parseCsv(hae::reportCsv(run_.info, run_.steps));
   ASSERT_EQ(rows.size(), 1 + run_.steps.size() * 4);
