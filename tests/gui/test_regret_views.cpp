@@ -121,6 +121,7 @@ class RegretViewsTest : public QObject {
     QCOMPARE(plot.columnCount(), 5);
     QCOMPARE(plot.disagreementGraph()->dataCount(), 1);
     QCOMPARE(plot.disagreementGraph()->data()->at(0)->key, 2.0);
+    QCOMPARE(plot.partingStep(), 2);  // the marker: the answers part after step 2
     for (int s = 0; s < 5; ++s) {
       const ShadowStep& sh = *steps[s]->shadow;
       QCOMPARE(plot.klGraph()->data()->at(s)->key, double(s));

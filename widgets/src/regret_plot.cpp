@@ -103,6 +103,21 @@ RegretPlot::RegretPlot(RunHistory* history, QWidget* parent) : LivePlot(history,
     pos->setAxisRect(missedRect_);
     pos->setAxes(mx, my);
   }
+  partLine_ = new QCPItemStraightLine(this);
+  partLine_->setPen(QPen(QColor(200, 30, 30), 1.2, Qt::DotLine));
+  partLine_->setClipAxisRect(top);
+  partLabel_ = new QCPItemText(this);
+  partLabel_->setClipAxisRect(top);
+  partLabel_->setText(QStringLiteral("answers part"));
+  partLabel_->setColor(QColor(200, 30, 30));
+  partLabel_->setPositionAlignment(Qt::AlignLeft | Qt::AlignTop);
+  partLabel_->position->setAxes(top->axis(QCPAxis::atBottom), top->axis(QCPAxis::atLeft));
+  partLabel_->position->setAxisRect(top);
+  partLabel_->position->setTypeY(QCPItemPosition::ptAxisRectRatio);  // near the top, any KL range
+  for (auto* pos : {partLine_->point1, partLine_->point2})
+    pos->setAxes(top->axis(QCPAxis::atBottom), top->axis(QCPAxis::atLeft));
+  partLine_->setVisible(false);
+  partLabel_->setVisible(false);
   rebuild();
 }
 
@@ -122,6 +137,8 @@ void RegretPlot::clearData() {
   map_->data()->clear();
   map_->setDataRange(QCPRange(0, 1));
   mapDirty_ = true;
+  parting_ = -1;
+  if (partLine_) partLine_->setVisible(false), partLabel_->setVisible(false);
 }
 
 void RegretPlot::appendStepData(int index) {
@@ -131,6 +148,14 @@ void RegretPlot::appendStepData(int index) {
   kl_->addData(s.step, sh.kl);
   agree_->addData(s.step, sh.top1_agree ? 1.0 : 0.0);
   if (!sh.top1_agree) differ_->addData(s.step, 0.0);
+  if (!sh.top1_agree && parting_ < 0) {
+    parting_ = s.step;
+    partLine_->point1->setCoords(s.step, 0);
+    partLine_->point2->setCoords(s.step, 1);
+    partLine_->setVisible(true);
+    partLabel_->position->setCoords(s.step + 0.2, 0.02);
+    partLabel_->setVisible(true);
+  }
   std::vector<double> column(sh.layers.size());
   for (std::size_t l = 0; l < sh.layers.size(); ++l) column[l] = sh.layers[l].missed();
   columns_.push_back(std::move(column));

@@ -22,6 +22,9 @@ class RegretPlot : public LivePlot {
   QCPAxisRect* divergenceRect() const { return axisRect(0); }
   QCPAxisRect* missedRect() const { return missedRect_; }
   QCPItemStraightLine* missedCursorLine() const { return missedCursor_; }
+  // The first step whose two top-1 choices differ: the step after which the policy's answer
+  // parts from the full cache's greedy one (a dotted line labelled "answers part"); -1: never.
+  int partingStep() const { return parting_; }
   // The heat map's data: one column per step with a shadow.
   int columnCount() const { return static_cast<int>(steps_.size()); }
   int columnStep(int column) const { return steps_.at(column); }
@@ -42,6 +45,9 @@ class RegretPlot : public LivePlot {
   QCPColorMap* map_ = nullptr;
   QCPColorScale* scale_ = nullptr;
   QCPItemStraightLine* missedCursor_ = nullptr;
+  QCPItemStraightLine* partLine_ = nullptr;
+  QCPItemText* partLabel_ = nullptr;
+  int parting_ = -1;
   QCPTextElement* summary_ = nullptr;
   std::vector<std::vector<double>> columns_;  // missed mass per layer, one column per step
   std::vector<int> steps_;                    // StepTelemetry::step of each column
