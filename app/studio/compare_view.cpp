@@ -5,8 +5,11 @@
 #include <QHeaderView>
 #include <QLabel>
 #include <QPushButton>
+#include <QResizeEvent>
 #include <QScrollArea>
 #include <QSplitter>
+#include <QStackedWidget>
+#include <QTabWidget>
 #include <QTableWidget>
 #include <QVBoxLayout>
 #include <functional>
@@ -20,11 +23,22 @@ namespace hae::studio {
 
 namespace {
 
+// A word-wrapped label that does not ask for height-for-width: QLabel asks for it again on every
+// setText, and then the scroll area sizes the whole view by its preferred height, taller than
+// the dock, pushing the curves below the dock's bottom edge.
+class WrappedLabel : public QLabel {
+ public:
+  using QLabel::QLabel;
+  bool hasHeightForWidth() const override { return false; }
+};
+
 QLabel* answerLabel(QWidget* parent) {
   auto* label = new QLabel(parent);
   label->setWordWrap(true);
   label->setTextInteractionFlags(Qt::TextSelectableByMouse);
-  label->setMinimumHeight(40);
+  label->setToolTip(QObject::tr("This run's answer"));
+  // Two lines under a thumbnail: the overlays keep the column's height.
+  label->setMinimumHeight(2 * label->fontMetrics().lineSpacing() + 10);
   label->setAlignment(Qt::AlignLeft | Qt::AlignTop);
   label->setStyleSheet(
       "QLabel { background: palette(base); border: 1px solid palette(mid); padding: 4px; }");
@@ -35,8 +49,8 @@ QWidget* column(const QString& title, widgets::PatchOverlayView* overlay, QLabel
                 QWidget* parent) {
   auto* box = new QGroupBox(title, parent);
   auto* layout = new QVBoxLayout(box);
+  layout->setContentsMargins(3, 3, 3, 3);  // three columns share a narrow dock
   layout->addWidget(overlay, 1);
-  layout->addWidget(new QLabel(QObject::tr("Answer:"), box));
   layout->addWidget(answer);
   return box;
 }
@@ -67,8 +81,10 @@ CompareView::CompareView(widgets::RunHistory* primary, QWidget* parent)
       tr("Run policy B on the same image and question as the main run (A), "
          "in a second session, and show both side by side."));
   side->addWidget(runButton_);
-  status_ = new QLabel(tr("A is the main run. Choose policy B and press Run comparison."), this);
+  status_ = new WrappedLabel(tr("A is the main run. Choose policy B and press Run comparison."),
+                             this);
   status_->setWordWrap(true);
+  status_->setMinimumHeight(2 * status_->fontMetrics().lineSpacing() + 4);
   side->addWidget(status_);
   side->addStretch(1);
   top->addLayout(side, 1);
@@ -78,13 +94,21 @@ CompareView::CompareView(widgets::RunHistory* primary, QWidget* parent)
   overlayB_ = new widgets::PatchOverlayView(second_, this);
   diff_ = new widgets::PatchOverlayView(primary_, this);
   diff_->setDiffAgainst(second_);
+  // Three overlays share the dock's width: below the overlay's own minimum, so at 1280 px the
+  // row fits the dock instead of scrolling sideways.
+  for (widgets::PatchOverlayView* o : {overlayA_, overlayB_, diff_}) {
+    o->setMinimumSize(140, 140);
+    o->setCompactHeader(true);  // the column titles and the main overlay say the rest
+  }
   answerA_ = answerLabel(this);
   answerB_ = answerLabel(this);
   auto* split = new QSplitter(Qt::Horizontal, this);
   split->addWidget(column(tr("A: main run"), overlayA_, answerA_, split));
   split->addWidget(column(tr("B: comparison run"), overlayB_, answerB_, split));
-  auto* diffBox = new QGroupBox(tr("A vs B: who holds each patch"), split);
+  auto* diffBox = new QGroupBox(tr("A vs B"), split);
+  diffBox->setToolTip(tr("Who holds each patch: A only, B only, both or neither"));
   auto* diffLayout = new QVBoxLayout(diffBox);
+  diffLayout->setContentsMargins(3, 3, 3, 3);
   diffLayout->addWidget(diff_, 1);
   split->addWidget(diffBox);
 
@@ -96,18 +120,21 @@ CompareView::CompareView(widgets::RunHistory* primary, QWidget* parent)
   table_->setSelectionMode(QAbstractItemView::NoSelection);
   table_->verticalHeader()->setDefaultSectionSize(22);
   curves_ = new widgets::CompareCurves(primary_, second_, this);
-  curves_->setMinimumHeight(240);
-  auto* bottom = new QSplitter(Qt::Horizontal, this);
-  bottom->addWidget(curves_);
-  bottom->addWidget(table_);
-  bottom->setStretchFactor(0, 3);
-  bottom->setStretchFactor(1, 2);
-  auto* vertical = new QSplitter(Qt::Vertical, this);
-  vertical->addWidget(split);
-  vertical->addWidget(bottom);
-  vertical->setStretchFactor(0, 3);
-  vertical->setStretchFactor(1, 2);
-  layout->addWidget(vertical, 1);
+  curves_->setMinimumHeight(150);
+  // A wide dock shows the curves beside the table; a narrow one gives each a tab, so the three
+  // stacked curves keep a readable height.
+  bottom_ = new QSplitter(Qt::Horizontal, this);
+  bottomTabs_ = new QTabWidget(this);
+  bottomStack_ = new QStackedWidget(this);
+  bottomStack_->addWidget(bottom_);
+  bottomStack_->addWidget(bottomTabs_);
+  arrangeBottom(false);
+  vertical_ = new QSplitter(Qt::Vertical, this);
+  vertical_->addWidget(split);
+  vertical_->addWidget(bottomStack_);
+  layout->addWidget(vertical_, 1);
+  for (QSplitter* s : {vertical_, bottom_})
+    connect(s, &QSplitter::splitterMoved, this, [this] { splitDragged_ = true; });
 
   connect(runButton_, &QPushButton::clicked, this, &CompareView::compareRequested);
   for (widgets::RunHistory* h : {primary_, second_}) {
@@ -121,6 +148,41 @@ CompareView::CompareView(widgets::RunHistory* primary, QWidget* parent)
   });
   timer_.start();
   refresh();
+}
+
+void CompareView::resizeEvent(QResizeEvent* event) {
+  QWidget::resizeEvent(event);
+  // Beside each other the curves need some 500 px and the table's numbers 300.
+  arrangeBottom(event->size().width() < 900);
+  // Once the layout has given the splitters their new size, unless the user has dragged them.
+  if (!splitDragged_) QTimer::singleShot(0, this, &CompareView::shareSplits);
+}
+
+void CompareView::arrangeBottom(bool tabbed) {
+  if (bottomStack_->currentWidget() == bottomTabs_ && tabbed && bottomTabs_->count() > 0) return;
+  if (bottomStack_->currentWidget() == bottom_ && !tabbed && bottom_->count() > 0) return;
+  if (tabbed) {
+    bottomTabs_->addTab(curves_, tr("Curves"));
+    bottomTabs_->addTab(table_, tr("Numbers"));
+    bottomStack_->setCurrentWidget(bottomTabs_);
+  } else {
+    bottomTabs_->clear();  // the pages stay alive and move back into the splitter
+    bottom_->addWidget(curves_);
+    bottom_->addWidget(table_);
+    curves_->show();
+    table_->show();
+    bottomStack_->setCurrentWidget(bottom_);
+  }
+}
+
+void CompareView::shareSplits() {
+  // The overlays are narrow (three share the width) and need little height: the curves take
+  // the rest, more of it when the table is in a tab of its own.
+  const bool tabbed = bottomStack_->currentWidget() == bottomTabs_;
+  const int h = vertical_->height();
+  const int top = tabbed ? h * 2 / 5 : h * 3 / 5;
+  vertical_->setSizes({top, h - top});
+  if (!tabbed) bottom_->setSizes({bottom_->width() * 3 / 5, bottom_->width() * 2 / 5});
 }
 
 void CompareView::setImage(const QImage& image) {

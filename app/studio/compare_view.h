@@ -12,6 +12,9 @@
 
 class QLabel;
 class QPushButton;
+class QSplitter;
+class QStackedWidget;
+class QTabWidget;
 class QTableWidget;
 
 namespace hae::widgets {
@@ -38,6 +41,7 @@ class CompareView : public QWidget {
   widgets::PatchOverlayView* diffView() const { return diff_; }
   widgets::CompareCurves* curves() const { return curves_; }
   QTableWidget* table() const { return table_; }
+  QTabWidget* bottomTabs() const { return bottomTabs_; }  // shown in a narrow dock
 
   void setImage(const QImage& image);
   void setImages(const std::vector<QImage>& images);  // A, B and the diff overlay
@@ -50,8 +54,13 @@ class CompareView : public QWidget {
  signals:
   void compareRequested();
 
+ protected:
+  void resizeEvent(QResizeEvent* event) override;
+
  private:
   void markDirty() { dirty_ = true; }
+  void shareSplits();
+  void arrangeBottom(bool tabbed);
 
   widgets::RunHistory* primary_;
   widgets::RunHistory* second_;
@@ -66,6 +75,11 @@ class CompareView : public QWidget {
   QLabel* answerA_ = nullptr;
   QLabel* answerB_ = nullptr;
   QTableWidget* table_ = nullptr;
+  QSplitter* bottom_ = nullptr;        // the curves beside the table, in a wide dock
+  QTabWidget* bottomTabs_ = nullptr;   // the curves and the table as tabs, in a narrow one
+  QStackedWidget* bottomStack_ = nullptr;  // shows one of the two
+  QSplitter* vertical_ = nullptr;  // the overlays over the curves and table
+  bool splitDragged_ = false;  // the user's split stays; until then shareSplits() sets it
   QTimer timer_;
   bool dirty_ = true;
 };

@@ -30,6 +30,7 @@ class QLabel;
 class QLineEdit;
 class QMenu;
 class QSlider;
+class QSplitter;
 class QSpinBox;
 class QTabWidget;
 class QTextEdit;
@@ -211,6 +212,7 @@ class MainWindow : public QMainWindow {
   void buildToolbar();
   void buildStatusBar();
   void fitDocks();  // shares the width between setup, centre and plots by the window's size
+  void fitOverlayHeight();  // gives the overlay the height its images need, the tokens the rest
   // main_window_menus.cpp
   void buildMenus();
   void buildShortcuts();
@@ -274,6 +276,8 @@ class MainWindow : public QMainWindow {
   SessionController* second_ = nullptr;  // created on the first comparison
   widgets::RunHistory* history_ = nullptr;
   widgets::PatchOverlayView* overlay_ = nullptr;
+  QSplitter* centerSplit_ = nullptr;  // the overlay and its sliders over the tokens
+  bool centerSplitDragged_ = false;   // once the user drags it, their split stays
   widgets::TokenStreamView* tokens_ = nullptr;
   widgets::PatchHistoryPanel* patchPanel_ = nullptr;
   widgets::PolicyForm* policy_ = nullptr;

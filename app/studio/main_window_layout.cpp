@@ -20,10 +20,12 @@
 #include <QStatusBar>
 #include <QTabWidget>
 #include <QTextEdit>
+#include <QTimer>
 #include <QToolBar>
 #include <QToolButton>
 #include <QVBoxLayout>
 #include <algorithm>
+#include <cstdlib>
 
 #include "compare_view.h"
 #include "hae/build_info.h"
@@ -158,6 +160,8 @@ void MainWindow::buildCentral() {
 
   auto* vsplit = new QSplitter(Qt::Vertical, central);
   vsplit->setChildrenCollapsible(false);
+  centerSplit_ = vsplit;
+  connect(vsplit, &QSplitter::splitterMoved, this, [this] { centerSplitDragged_ = true; });
 
   auto* overlayPanel = new QWidget(vsplit);
   auto* ol = new QVBoxLayout(overlayPanel);
@@ -228,6 +232,7 @@ void MainWindow::buildCentral() {
   connect(history_, &widgets::RunHistory::runReset, this, [this] {
     updateLayerRange();
     updateScrubber();
+    fitOverlayHeight();
   });
   connect(history_, &widgets::RunHistory::stepAppended, this, &MainWindow::updateScrubber);
   connect(history_, &widgets::RunHistory::cursorChanged, this, &MainWindow::updateScrubber);
@@ -388,6 +393,21 @@ void MainWindow::fitDocks() {
 void MainWindow::resizeEvent(QResizeEvent* event) {
   QMainWindow::resizeEvent(event);
   if (event->oldSize().width() != event->size().width()) fitDocks();
+  // Once the docks and the splitter have their new sizes.
+  QTimer::singleShot(0, this, &MainWindow::fitOverlayHeight);
+}
+
+void MainWindow::fitOverlayHeight() {
+  if (centerSplitDragged_) return;
+  const QList<int> sizes = centerSplit_->sizes();
+  const int total = sizes.value(0) + sizes.value(1);
+  const int need = overlay_->neededHeight(overlay_->width());
+  if (total <= 0 || need <= 0) return;
+  // A wide image in a tall window would leave a blank band under its legend: the tokens take
+  // that room. A tall one takes up to three quarters; the tokens keep at least a quarter.
+  const int sliders = sizes.value(0) - overlay_->height();
+  const int top = std::clamp(need + sliders, total * 45 / 100, total * 3 / 4);
+  if (std::abs(top - sizes.value(0)) > 2) centerSplit_->setSizes({top, total - top});
 }
 
 void MainWindow::showEvent(QShowEvent* event) {

@@ -16,6 +16,7 @@
 #include <QSlider>
 #include <QSpinBox>
 #include <QStatusBar>
+#include <QTabWidget>
 #include <QTableWidget>
 #include <QTemporaryDir>
 #include <QToolBar>
@@ -24,8 +25,11 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "compare_view.h"
 #include "hae/widgets/bin_activity_plot.h"
+#include "hae/widgets/compare_curves.h"
 #include "hae/widgets/live_plot.h"
+#include "hae/widgets/patch_overlay_view.h"
 #include "hae/widgets/policy_form.h"
 #include "image_set_panel.h"
 #include "main_window.h"
@@ -224,6 +228,62 @@ class StudioLayoutTest : public QObject {
     std::printf("plot dock width: %d at 1280x720, %d at 2560x1440\n", small, large);
     QVERIFY2(large >= small * 3 / 2, qPrintable(QStringLiteral("%1 -> %2").arg(small).arg(large)));
     QVERIFY(large >= 2560 * 30 / 100);
+    showAt(QSize(1280, 720));
+  }
+
+  void compareTabFits() {
+    // The Compare tab's three overlays, its curves and table fit the dock: no side scroll, each
+    // overlay whole, at the common screen sizes.
+    for (QSize size : {QSize(1600, 900), QSize(1366, 768), QSize(1280, 720)}) {
+      window_->compareDock()->show();
+      window_->compareDock()->raise();
+      showAt(size);
+      const QString at = QStringLiteral("%1x%2").arg(size.width()).arg(size.height());
+      auto* scroll = qobject_cast<QScrollArea*>(window_->compareDock()->widget());
+      QVERIFY(scroll);
+      QVERIFY2(!scroll->horizontalScrollBar()->isVisible(),
+               qPrintable(at + QStringLiteral(": compare is %1 px wide in a %2 px dock")
+                                   .arg(scroll->widget()->width())
+                                   .arg(scroll->viewport()->width())));
+      CompareView* view = window_->compareView();
+      std::printf("%s: compare view %dx%d (minimum %dx%d) in a %dx%d dock\n", qPrintable(at),
+                  view->width(), view->height(), view->minimumSizeHint().width(),
+                  view->minimumSizeHint().height(), scroll->viewport()->width(),
+                  scroll->viewport()->height());
+      const QRect port = inWindow(scroll->viewport(), window_);
+      auto whole = [&](const QString& name, QWidget* w, int minHeight) {
+        QVERIFY2(w->isVisible(), qPrintable(at + ": " + name + " is hidden"));
+        QVERIFY2(port.contains(inWindow(w, window_)),
+                 qPrintable(at + ": " + name + " leaves the dock"));
+        QVERIFY2(w->width() >= 150 && w->height() >= minHeight,
+                 qPrintable(at + QStringLiteral(": %1 is only %2x%3")
+                                     .arg(name)
+                                     .arg(w->width())
+                                     .arg(w->height())));
+      };
+      whole("overlay A", view->overlayA(), 120);
+      whole("overlay B", view->overlayB(), 120);
+      whole("diff", view->diffView(), 120);
+      // In a dock this narrow the table has a tab of its own, and the three stacked curves keep
+      // a readable height.
+      QTabWidget* tabs = view->bottomTabs();
+      QVERIFY2(tabs->isVisible(), qPrintable(at + ": the curves and the table are not tabbed"));
+      tabs->setCurrentWidget(view->curves());
+      whole("curves", view->curves(), 240);
+      tabs->setCurrentWidget(view->table());
+      whole("table", view->table(), 120);
+      tabs->setCurrentWidget(view->curves());
+    }
+    // Widened past 900 px (a floating dock, a large screen), the table comes back beside them.
+    window_->compareDock()->setFloating(true);
+    window_->compareDock()->resize(1100, 800);
+    QApplication::processEvents();
+    CompareView* view = window_->compareView();
+    QVERIFY(!view->bottomTabs()->isVisible());
+    QVERIFY(view->curves()->isVisible() && view->table()->isVisible());
+    QVERIFY(view->table()->mapTo(view, QPoint(0, 0)).x() > view->curves()->mapTo(view, QPoint(0, 0)).x());
+    window_->compareDock()->setFloating(false);
+    window_->plotDock()->raise();
     showAt(QSize(1280, 720));
   }
 

@@ -13,6 +13,8 @@
 #include <QMessageBox>
 #include <QMimeData>
 #include <QRegularExpression>
+#include <QScrollArea>
+#include <QScrollBar>
 #include <QSettings>
 #include <QSlider>
 #include <QSpinBox>
@@ -27,6 +29,7 @@
 #include "hae/widgets/attention_view.h"
 #include "hae/widgets/bin_activity_plot.h"
 #include "hae/widgets/cache_size_plot.h"
+#include "hae/widgets/compare_curves.h"
 #include "hae/widgets/latency_plot.h"
 #include "hae/widgets/occupancy_heatmap.h"
 #include "hae/widgets/patch_overlay_view.h"
@@ -461,6 +464,65 @@ class StudioWindowTest : public QObject {
     // Past B's last step (B ended first), B stays on its last.
     window_->scrubber()->setValue(window_->scrubber()->maximum());
     QCOMPARE(b->cursor(), std::min(window_->history()->cursor(), b->stepCount() - 1));
+  }
+
+  void compareTabFitsAfterARun() {
+    // With both runs' answers and long headers in place, the Compare tab still fits a 1280x720
+    // window: no scroll bar either way, and the curves and the table are on screen.
+    const QSize before = window_->size();
+    window_->compareDock()->show();
+    window_->compareDock()->raise();
+    window_->resize(1280, 720);
+    QApplication::processEvents();
+    QTest::qWait(50);
+    window_->flushViews();
+    auto* scroll = qobject_cast<QScrollArea*>(window_->compareDock()->widget());
+    QVERIFY(scroll);
+    CompareView* cv = window_->compareView();
+    std::printf("compare view %dx%d (minimum %dx%d) in a %dx%d dock\n", cv->width(), cv->height(),
+                cv->minimumSizeHint().width(), cv->minimumSizeHint().height(),
+                scroll->viewport()->width(), scroll->viewport()->height());
+    QVERIFY2(!scroll->verticalScrollBar()->isVisible() && !scroll->horizontalScrollBar()->isVisible(),
+             "the Compare tab scrolls at 1280x720");
+    for (QWidget* w : {static_cast<QWidget*>(cv->curves()), static_cast<QWidget*>(cv->table())}) {
+      cv->bottomTabs()->setCurrentWidget(w);  // a dock this narrow has them in tabs
+      const QRect at(w->mapTo(scroll->viewport(), QPoint(0, 0)), w->size());
+      QVERIFY2(w->isVisible() && scroll->viewport()->rect().contains(at) && w->height() >= 120,
+               qPrintable(QStringLiteral("%1 at %2,%3 %4x%5 is not whole on screen")
+                              .arg(w->metaObject()->className())
+                              .arg(at.x())
+                              .arg(at.y())
+                              .arg(at.width())
+                              .arg(at.height())));
+    }
+    cv->bottomTabs()->setCurrentWidget(cv->curves());
+    window_->plotDock()->raise();
+    window_->resize(before);
+    QApplication::processEvents();
+  }
+
+  void overlayFillsTallWindows() {
+    // On a tall screen a wide image fills the overlay's width and the tokens take the height it
+    // does not need: no blank band opens under the legend, and the patches stay on screen.
+    const QSize before = window_->size();
+    for (QSize size : {QSize(2560, 1440), QSize(1920, 1200), QSize(1280, 720)}) {
+      window_->resize(size);
+      QApplication::processEvents();
+      QTest::qWait(50);  // the docks and the splitter settle after the resize
+      const QString at = QStringLiteral("%1x%2").arg(size.width()).arg(size.height());
+      widgets::PatchOverlayView* overlay = window_->overlay();
+      const QRectF grid = gridBounds(*window_, 0);
+      QVERIFY2(!grid.isEmpty() && overlay->rect().contains(grid.toAlignedRect()),
+               qPrintable(at + ": the patches are not all drawn inside the overlay"));
+      const int need = overlay->neededHeight(overlay->width());
+      std::printf("%s: overlay %dx%d, its images need %d px of height\n", qPrintable(at),
+                  overlay->width(), overlay->height(), need);
+      QVERIFY2(overlay->height() - need < 40,
+               qPrintable(at + QStringLiteral(": a %1 px blank band under the legend")
+                                   .arg(overlay->height() - need)));
+    }
+    window_->resize(before);
+    QApplication::processEvents();
   }
 
   void firstRunNeedsNoChoices() {

@@ -336,6 +336,10 @@ class WidgetViewsTest : public QObject {
     QCOMPARE(diff.diffClass(2), PatchOverlayView::DiffClass::AOnly);
     QVERIFY2(diff.headerText().contains(QStringLiteral("8 both · 4 A only · 4 B only · 0 neither")),
              qPrintable(diff.headerText()));
+    // Compare's narrow columns: the counts alone, the same numbers.
+    diff.setCompactHeader(true);
+    QCOMPARE(diff.headerText(), QStringLiteral("8 both · 4 A only · 4 B only · 0 neither"));
+    diff.setCompactHeader(false);
     const QImage shot = diff.renderImage(diff.size());
     const QColor aOnly = shot.pixelColor(diff.patchRect(2).center().toPoint());
     const QColor bOnly = shot.pixelColor(diff.patchRect(1).center().toPoint());

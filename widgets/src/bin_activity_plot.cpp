@@ -91,10 +91,7 @@ BinActivityPlot::BinActivityPlot(RunHistory* history, QWidget* parent) : LivePlo
   plotLayout()->addElement(2, 0, prefillLabel_);
   plotLayout()->setRowStretchFactor(2, 0.01);
 
-  auto ticker = QSharedPointer<QCPAxisTickerFixed>::create();
-  ticker->setTickStep(1.0);
-  ticker->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);
-  xAxis->setTicker(ticker);
+  xAxis->setTicker(wholeNumberTicker());
 
   setStepAxisRect(axisRect());
   rebuild();

@@ -42,10 +42,7 @@ CacheSizePlot::CacheSizePlot(RunHistory* history, QWidget* parent) : LivePlot(hi
 
   layerRect_->axis(QCPAxis::atBottom)->setLabel(QStringLiteral("layer"));
   layerRect_->axis(QCPAxis::atLeft)->setLabel(QStringLiteral("slots"));
-  auto ticker = QSharedPointer<QCPAxisTickerFixed>::create();
-  ticker->setTickStep(1.0);
-  ticker->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);
-  layerRect_->axis(QCPAxis::atBottom)->setTicker(ticker);
+  layerRect_->axis(QCPAxis::atBottom)->setTicker(wholeNumberTicker());
 
   visualBars_ = makeBars(layerRect_, QStringLiteral("visual"), visualSeries());
   otherBars_ = makeBars(layerRect_, QStringLiteral("text + other"), textSeries());

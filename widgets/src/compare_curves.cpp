@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "hae/widgets/export_file.h"
+#include "hae/widgets/live_plot.h"
 
 namespace hae::widgets {
 
@@ -15,12 +16,14 @@ const QColor kSide[2] = {QColor(52, 120, 210), QColor(225, 110, 20)};
 
 const char* metricLabel(int m) {
   switch (m) {
+    // Short: three panels share a dock's height, and a rotated label longer than its panel
+    // runs into the next one. The tooltip says what each is.
     case CompareCurves::CacheMiB:
-      return "cache MiB";
+      return "MiB";
     case CompareCurves::LiveSlots:
-      return "live slots / layer";
+      return "slots";
     default:
-      return "step ms";
+      return "ms";
   }
 }
 
@@ -46,21 +49,29 @@ CompareCurves::CompareCurves(RunHistory* a, RunHistory* b, QWidget* parent)
   plotLayout()->clear();
   QFont bold;
   bold.setBold(true);
+  setToolTip(tr("A (solid) and B (dashed) over the steps: KV cache MiB (top), live slots per "
+                "layer, the mean over the layers (middle), step latency in ms, model and policy "
+                "(bottom)"));
+  // The title and the legend share one row, so a short dock leaves the panels their height.
+  auto* header = new QCPLayoutGrid;
+  plotLayout()->addElement(0, 0, header);
   title_ = new QCPTextElement(this, QStringLiteral("A vs B"), bold);
-  plotLayout()->addElement(0, 0, title_);
+  header->addElement(0, 0, title_);
   legend = new QCPLegend;
-  plotLayout()->addElement(1, 0, legend);
+  header->addElement(0, 1, legend);
   legend->setLayer(QStringLiteral("legend"));
   legend->setVisible(true);
   legend->setBorderPen(Qt::NoPen);
   legend->setBrush(Qt::NoBrush);
   legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
+  legend->setMargins(QMargins(6, 1, 6, 1));
   plotLayout()->setRowStretchFactor(0, 0.01);
-  plotLayout()->setRowStretchFactor(1, 0.01);
   auto* margins = new QCPMarginGroup(this);
   for (int m = 0; m < kMetrics; ++m) {
     auto* rect = new QCPAxisRect(this);
-    plotLayout()->addElement(2 + m, 0, rect);
+    plotLayout()->addElement(1 + m, 0, rect);
+    rect->axis(QCPAxis::atLeft)->ticker()->setTickCount(3);
+    rect->axis(QCPAxis::atBottom)->setTicker(wholeNumberTicker());
     rect->setMarginGroup(QCP::msLeft | QCP::msRight, margins);
     rect->axis(QCPAxis::atLeft)->setLabel(QString::fromLatin1(metricLabel(m)));
     rect->axis(QCPAxis::atBottom)->setLabel(m == kMetrics - 1 ? QStringLiteral("step") : QString());

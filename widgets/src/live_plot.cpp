@@ -9,6 +9,13 @@
 
 namespace hae::widgets {
 
+QSharedPointer<QCPAxisTicker> wholeNumberTicker() {
+  auto ticker = QSharedPointer<QCPAxisTickerFixed>::create();
+  ticker->setTickStep(1.0);
+  ticker->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);
+  return ticker;
+}
+
 namespace {
 int nextPhase = 0;
 }  // namespace

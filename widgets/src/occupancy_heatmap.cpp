@@ -12,10 +12,7 @@ OccupancyHeatmap::OccupancyHeatmap(RunHistory* history, QWidget* parent)
   xAxis->setLabel(QStringLiteral("step"));
   yAxis->setLabel(QStringLiteral("layer"));
   // Layers sit on integer rows; the y axis never needs fractional ticks.
-  auto ticker = QSharedPointer<QCPAxisTickerFixed>::create();
-  ticker->setTickStep(1.0);
-  ticker->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);
-  yAxis->setTicker(ticker);
+  yAxis->setTicker(wholeNumberTicker());
   axisRect()->setupFullAxesBox(true);
   yAxis2->setTicks(false);
   xAxis2->setTicks(false);

@@ -529,12 +529,14 @@ QString PatchOverlayView::headerText() const {
     const StepTelemetry* b = other_->cursorStep();
     const QString where = layer_ == kAllLayers ? tr("All %1 layers").arg(layers)
                                                : tr("Layer %1 of %2").arg(layer_).arg(layers);
-    header = tr("A vs B · %1 · A at step %2, B at %3 · %4 both · %5 A only · %6 B only · %7 "
-                "neither")
-                 .arg(where)
-                 .arg(step->step)
-                 .arg(b ? QString::number(b->step) : tr("none"))
-                 .arg(counts[0])
+    header = compactHeader_
+                 ? tr("%1 both · %2 A only · %3 B only · %4 neither")
+                 : tr("A vs B · %1 · A at step %2, B at %3 · %4 both · %5 A only · %6 B only · "
+                      "%7 neither")
+                       .arg(where)
+                       .arg(step->step)
+                       .arg(b ? QString::number(b->step) : tr("none"));
+    header = header.arg(counts[0])
                  .arg(counts[1])
                  .arg(counts[2])
                  .arg(counts[3]);
@@ -559,6 +561,12 @@ QString PatchOverlayView::headerText() const {
     const QString where = layer_ == kAllLayers ? tr("All %1 layers").arg(layers)
                                                : tr("Layer %1 of %2").arg(layer_).arg(layers);
     const QString when = step->step == 0 ? tr("prefill") : tr("step %1").arg(step->step);
+    if (compactHeader_)
+      return tr("%1 · %2 kept · %3 in bin · %4 evicted")
+          .arg(when)
+          .arg(counts[0])
+          .arg(counts[1])
+          .arg(counts[2]);
     header = tr("%1 · %2 · %3 kept · %4 in bin · %5 evicted")
                  .arg(where, when)
                  .arg(counts[0])
@@ -567,6 +575,11 @@ QString PatchOverlayView::headerText() const {
     if (layer_ == kAllLayers) header += tr(" (kept in some layer / only binned / gone everywhere)");
   }
   return header;
+}
+
+void PatchOverlayView::setCompactHeader(bool compact) {
+  compactHeader_ = compact;
+  update();
 }
 
 QString PatchOverlayView::exportCaption() const {
@@ -915,6 +928,13 @@ QRectF PatchOverlayView::patchRect(int visual) const {
   const double pw = t.width() / grids_[p.grid].spec.cols,
                ph = t.height() / grids_[p.grid].spec.rows;
   return {t.x() + p.col * pw, t.y() + p.row * ph, pw, ph};
+}
+
+int PatchOverlayView::neededHeight(int width) const {
+  if (history_->info().images.empty()) return 0;
+  // Laid out in a very tall view, the images are width-bound and the legend moves up under them.
+  const Layout layout = computeLayout(QSizeF(width, 1e5));
+  return static_cast<int>(std::ceil(layout.legend.bottom() + kMargin));
 }
 
 int PatchOverlayView::visualAt(QPointF pos) const {

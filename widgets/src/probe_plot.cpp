@@ -76,10 +76,7 @@ ProbePlot::ProbePlot(RunHistory* history, QWidget* parent) : LivePlot(history, p
     g->addToLegend(ratioLegend);
   }
   for (QCPAxisRect* r : {top, ratioRect_}) {
-    auto ticker = QSharedPointer<QCPAxisTickerFixed>::create();
-    ticker->setTickStep(1.0);
-    ticker->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);
-    r->axis(QCPAxis::atBottom)->setTicker(ticker);
+    r->axis(QCPAxis::atBottom)->setTicker(wholeNumberTicker());
   }
   auto* margins = new QCPMarginGroup(this);
   top->setMarginGroup(QCP::msLeft | QCP::msRight, margins);

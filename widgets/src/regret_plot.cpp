@@ -60,10 +60,7 @@ RegretPlot::RegretPlot(RunHistory* history, QWidget* parent) : LivePlot(history,
   QCPAxis* my = missedRect_->axis(QCPAxis::atLeft);
   mx->setLabel(QStringLiteral("step"));
   my->setLabel(QStringLiteral("layer"));
-  auto ticker = QSharedPointer<QCPAxisTickerFixed>::create();
-  ticker->setTickStep(1.0);
-  ticker->setScaleStrategy(QCPAxisTickerFixed::ssMultiples);
-  my->setTicker(ticker);
+  my->setTicker(wholeNumberTicker());
   map_ = new QCPColorMap(mx, my);
   map_->setInterpolate(false);
   map_->setTightBoundary(false);

@@ -10,6 +10,9 @@
 
 namespace hae::widgets {
 
+// Ticks on whole numbers only (steps, layers): never a tick at step 0.5.
+QSharedPointer<QCPAxisTicker> wholeNumberTicker();
+
 class LivePlot : public QCustomPlot {
   Q_OBJECT
  public:

@@ -33,6 +33,10 @@ class PatchOverlayView : public QWidget {
   // Where visual token `visual` is drawn in widget coordinates (the main image, or the global
   // strip for a global grid); empty when it has no grid.
   QRectF patchRect(int visual) const;
+  // The height that draws the prompt's images as large as `width` allows, header and legend
+  // included: what a splitter can give the view so no blank band is left under the legend.
+  // 0 before the first prefill, when the images' sizes are not known yet.
+  int neededHeight(int width) const;
   int visualAt(QPointF pos) const;  // -1 when no patch is there
   QString patchTooltip(int visual) const;
   // What the view paints, at any size: tests read pixels, exports use the same code.
@@ -45,6 +49,9 @@ class PatchOverlayView : public QWidget {
   // The part of image `image` no grid covers, in widget coordinates (empty when all is seen).
   QPainterPath unseenArea(int image) const;
   QString headerText() const;  // the line(s) above the images
+  // A short header (the step and the counts only) for narrow views such as Compare's columns,
+  // where the full one wraps over several lines and leaves the image little room.
+  void setCompactHeader(bool compact);
   EvictedStyle evictedStyle() const { return evictedStyle_; }
   // Diff mode: this view's history is A, `other` is B (same prompt), each at its own cursor;
   // patches are coloured by which run holds them. nullptr leaves diff mode.
@@ -140,6 +147,7 @@ class PatchOverlayView : public QWidget {
   int pinned_ = -1;
   int hovered_ = -1;
   EvictedStyle evictedStyle_ = EvictedStyle::Tint;
+  bool compactHeader_ = false;
   RunHistory* other_ = nullptr;
   std::vector<float> values_;
   QString valuesLabel_;
