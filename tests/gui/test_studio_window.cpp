@@ -466,6 +466,54 @@ class StudioWindowTest : public QObject {
     QCOMPARE(b->cursor(), std::min(window_->history()->cursor(), b->stepCount() - 1));
   }
 
+  void attentionTabFollowsCursorAndLayer() {
+    // The fixture model is small, so attention is recorded by default; the Attention tab shows
+    // the Step cursor's token at the Layer slider's layer, as the engine recorded it.
+    QVERIFY(window_->recordAttentionAction()->isChecked());
+    window_->attentionDock()->show();
+    window_->attentionDock()->raise();
+    QApplication::processEvents();
+    widgets::AttentionView* view = window_->attentionView();
+    const widgets::RunHistory* h = window_->history();
+    QVERIFY(h->stepCount() > 3);
+    const int visuals = h->visualCount();
+    window_->allLayersBox()->setChecked(false);
+    std::vector<float> layer1;
+    for (int layer : {1, 2}) {
+      window_->layerSlider()->setValue(layer);
+      for (int k : {1, h->stepCount() - 1}) {
+        window_->scrubber()->setValue(k);
+        QApplication::processEvents();
+        const widgets::VisualAttention& shown = view->attention();
+        QCOMPARE(shown.step, h->step(k).step);
+        QCOMPARE(shown.layer, layer);
+        const StepAttention& recorded = h->step(k).attention.at(layer);
+        QVERIFY(recorded.heads > 0);
+        QCOMPARE(shown.weights.size(), size_t(recorded.heads) * visuals);
+        // Softmax rows: each head's weight on the visual patches is a share of at most 1.
+        for (int head = 0; head < recorded.heads; ++head) {
+          double sum = 0;
+          for (int v = 0; v < visuals; ++v) sum += recorded.weights[head * visuals + v];
+          QVERIFY2(sum > 0 && sum <= 1 + 1e-4, qPrintable(QString::number(sum)));
+        }
+        // The map (mean over heads) is what was recorded, patch by patch.
+        const std::vector<float> mean = view->shownValues();
+        QCOMPARE(mean.size(), size_t(visuals));
+        for (int v = 0; v < visuals; v += 37) {
+          double expected = 0;
+          for (int head = 0; head < recorded.heads; ++head)
+            expected += recorded.weights[head * visuals + v];
+          QVERIFY(std::abs(mean[v] - expected / recorded.heads) < 1e-6);
+        }
+        QCOMPARE(view->overlay()->patchValues().size(), size_t(visuals));
+        if (layer == 1 && k == 1) layer1 = mean;
+        if (layer == 2 && k == 1) QVERIFY(mean != layer1);  // another layer, another map
+      }
+    }
+    window_->allLayersBox()->setChecked(true);
+    window_->plotDock()->raise();
+  }
+
   void compareTabFitsAfterARun() {
     // With both runs' answers and long headers in place, the Compare tab still fits a 1280x720
     // window: no scroll bar either way, and the curves and the table are on screen.
