@@ -4,6 +4,7 @@
 #include <QHBoxLayout>
 #include <QHeaderView>
 #include <QLabel>
+#include <QPlainTextEdit>
 #include <QPushButton>
 #include <QResizeEvent>
 #include <QScrollArea>
@@ -32,20 +33,16 @@ class WrappedLabel : public QLabel {
   bool hasHeightForWidth() const override { return false; }
 };
 
-QLabel* answerLabel(QWidget* parent) {
-  auto* label = new QLabel(parent);
-  label->setWordWrap(true);
-  label->setTextInteractionFlags(Qt::TextSelectableByMouse);
-  label->setToolTip(QObject::tr("This run's answer"));
-  // Two lines under a thumbnail: the overlays keep the column's height.
-  label->setMinimumHeight(2 * label->fontMetrics().lineSpacing() + 10);
-  label->setAlignment(Qt::AlignLeft | Qt::AlignTop);
-  label->setStyleSheet(
-      "QLabel { background: palette(base); border: 1px solid palette(mid); padding: 4px; }");
-  return label;
+QPlainTextEdit* answerBox(QWidget* parent) {
+  auto* box = new QPlainTextEdit(parent);
+  box->setReadOnly(true);
+  box->setToolTip(QObject::tr("This run's answer"));
+  // Three lines under the thumbnail, longer answers scroll: the overlay keeps the column's height.
+  box->setFixedHeight(3 * box->fontMetrics().lineSpacing() + 12);
+  return box;
 }
 
-QWidget* column(const QString& title, widgets::PatchOverlayView* overlay, QLabel* answer,
+QWidget* column(const QString& title, widgets::PatchOverlayView* overlay, QPlainTextEdit* answer,
                 QWidget* parent) {
   auto* box = new QGroupBox(title, parent);
   auto* layout = new QVBoxLayout(box);
@@ -81,8 +78,8 @@ CompareView::CompareView(widgets::RunHistory* primary, QWidget* parent)
       tr("Run policy B on the same image and question as the main run (A), "
          "in a second session, and show both side by side."));
   side->addWidget(runButton_);
-  status_ = new WrappedLabel(tr("A is the main run. Choose policy B and press Run comparison."),
-                             this);
+  status_ =
+      new WrappedLabel(tr("A is the main run. Choose policy B and press Run comparison."), this);
   status_->setWordWrap(true);
   status_->setMinimumHeight(2 * status_->fontMetrics().lineSpacing() + 4);
   side->addWidget(status_);
@@ -100,8 +97,8 @@ CompareView::CompareView(widgets::RunHistory* primary, QWidget* parent)
     o->setMinimumSize(140, 140);
     o->setCompactHeader(true);  // the column titles and the main overlay say the rest
   }
-  answerA_ = answerLabel(this);
-  answerB_ = answerLabel(this);
+  answerA_ = answerBox(this);
+  answerB_ = answerBox(this);
   auto* split = new QSplitter(Qt::Horizontal, this);
   split->addWidget(column(tr("A: main run"), overlayA_, answerA_, split));
   split->addWidget(column(tr("B: comparison run"), overlayB_, answerB_, split));
@@ -204,10 +201,10 @@ bool CompareView::formVisible() const {
 }
 
 void CompareView::setAnswerA(const QString& answer) {
-  answerA_->setText(answer);
+  answerA_->setPlainText(answer);
 }
 void CompareView::setAnswerB(const QString& answer) {
-  answerB_->setText(answer);
+  answerB_->setPlainText(answer);
 }
 void CompareView::setStatus(const QString& text) {
   status_->setText(text);
@@ -246,10 +243,9 @@ void CompareView::refresh() {
       // Against each run's own full-cache shadow (View > Full-cache shadow).
       {tr("KL vs full cache (mean / worst)"),
        [](const RunSummary& s) {
-         return s.shadow_steps ? QStringLiteral("%1 / %2")
-                                     .arg(s.kl_mean, 0, 'g', 3)
-                                     .arg(s.kl_max, 0, 'g', 3)
-                               : QStringLiteral("no shadow");
+         return s.shadow_steps
+                    ? QStringLiteral("%1 / %2").arg(s.kl_mean, 0, 'g', 3).arg(s.kl_max, 0, 'g', 3)
+                    : QStringLiteral("no shadow");
        }},
       {tr("Top-1 agreement with full cache"),
        [](const RunSummary& s) {
@@ -258,7 +254,8 @@ void CompareView::refresh() {
        }},
       {tr("Missed attention (mean per layer)"),
        [](const RunSummary& s) {
-         return s.shadow_steps ? QString::number(s.missed_mean, 'g', 3) : QStringLiteral("no shadow");
+         return s.shadow_steps ? QString::number(s.missed_mean, 'g', 3)
+                               : QStringLiteral("no shadow");
        }},
   };
   table_->setRowCount(static_cast<int>(rows.size()));

@@ -11,6 +11,7 @@
 #include "hae/widgets/run_history.h"
 
 class QLabel;
+class QPlainTextEdit;
 class QPushButton;
 class QSplitter;
 class QStackedWidget;
@@ -72,13 +73,13 @@ class CompareView : public QWidget {
   widgets::PatchOverlayView* overlayB_ = nullptr;
   widgets::PatchOverlayView* diff_ = nullptr;
   widgets::CompareCurves* curves_ = nullptr;
-  QLabel* answerA_ = nullptr;
-  QLabel* answerB_ = nullptr;
+  QPlainTextEdit* answerA_ = nullptr;
+  QPlainTextEdit* answerB_ = nullptr;
   QTableWidget* table_ = nullptr;
-  QSplitter* bottom_ = nullptr;        // the curves beside the table, in a wide dock
-  QTabWidget* bottomTabs_ = nullptr;   // the curves and the table as tabs, in a narrow one
+  QSplitter* bottom_ = nullptr;            // the curves beside the table, in a wide dock
+  QTabWidget* bottomTabs_ = nullptr;       // the curves and the table as tabs, in a narrow one
   QStackedWidget* bottomStack_ = nullptr;  // shows one of the two
-  QSplitter* vertical_ = nullptr;  // the overlays over the curves and table
+  QSplitter* vertical_ = nullptr;          // the overlays over the curves and table
   bool splitDragged_ = false;  // the user's split stays; until then shareSplits() sets it
   QTimer timer_;
   bool dirty_ = true;

@@ -211,7 +211,7 @@ class MainWindow : public QMainWindow {
   void buildDocks();
   void buildToolbar();
   void buildStatusBar();
-  void fitDocks();  // shares the width between setup, centre and plots by the window's size
+  void fitDocks();          // shares the width between setup, centre and plots by the window's size
   void fitOverlayHeight();  // gives the overlay the height its images need, the tokens the rest
   // main_window_menus.cpp
   void buildMenus();
@@ -253,7 +253,7 @@ class MainWindow : public QMainWindow {
   void buildShadowMenus(QMenu* view);
   void applyShadowDefault(qint64 decodeWeightBytes);
   void applyShadowDefaultFor(const QString& modelDir);  // from the folder's weight files
-  void applyRunExtras(RunRequest& request) const;  // shadow mode, HAE probes
+  void applyRunExtras(RunRequest& request) const;       // shadow mode, HAE probes
   void updateShadowStatus();
   // main_window_attention.cpp
   void buildAttentionTab();
@@ -314,7 +314,7 @@ class MainWindow : public QMainWindow {
   QLabel* banner_ = nullptr;
   QTextEdit* answerView_ = nullptr;
   QLabel* modelLabel_ = nullptr;
-  QLabel* markerLabel_ = nullptr;  // says when the <image> markers and the images disagree
+  QLabel* markerLabel_ = nullptr;   // says when the <image> markers and the images disagree
   QLabel* unknownLabel_ = nullptr;  // the question's words outside the vocabulary
   QTimer vocabularyTimer_;          // debounces the vocabulary check while the user types
   std::shared_ptr<const Tokenizer> vocabulary_;

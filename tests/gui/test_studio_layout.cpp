@@ -255,11 +255,11 @@ class StudioLayoutTest : public QObject {
         QVERIFY2(w->isVisible(), qPrintable(at + ": " + name + " is hidden"));
         QVERIFY2(port.contains(inWindow(w, window_)),
                  qPrintable(at + ": " + name + " leaves the dock"));
-        QVERIFY2(w->width() >= 150 && w->height() >= minHeight,
-                 qPrintable(at + QStringLiteral(": %1 is only %2x%3")
-                                     .arg(name)
-                                     .arg(w->width())
-                                     .arg(w->height())));
+        QVERIFY2(
+            w->width() >= 150 && w->height() >= minHeight,
+            qPrintable(
+                at +
+                QStringLiteral(": %1 is only %2x%3").arg(name).arg(w->width()).arg(w->height())));
       };
       whole("overlay A", view->overlayA(), 120);
       whole("overlay B", view->overlayB(), 120);
@@ -281,7 +281,8 @@ class StudioLayoutTest : public QObject {
     CompareView* view = window_->compareView();
     QVERIFY(!view->bottomTabs()->isVisible());
     QVERIFY(view->curves()->isVisible() && view->table()->isVisible());
-    QVERIFY(view->table()->mapTo(view, QPoint(0, 0)).x() > view->curves()->mapTo(view, QPoint(0, 0)).x());
+    QVERIFY(view->table()->mapTo(view, QPoint(0, 0)).x() >
+            view->curves()->mapTo(view, QPoint(0, 0)).x());
     window_->compareDock()->setFloating(false);
     window_->plotDock()->raise();
     showAt(QSize(1280, 720));

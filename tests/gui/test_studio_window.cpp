@@ -387,6 +387,12 @@ class StudioWindowTest : public QObject {
     QCOMPARE(static_cast<int>(info.images.size()), 2);
     QCOMPARE(static_cast<int>(info.visual_tokens.size()), 2 * 576);
     window_->flushViews();
+    QApplication::processEvents();
+    // Side by side the two images are wide: the tokens take the height they leave, no blank band.
+    widgets::PatchOverlayView* overlay = window_->overlay();
+    QVERIFY2(overlay->height() - overlay->neededHeight(overlay->size()) < 40,
+             qPrintable(QStringLiteral("%1 px blank under the legend")
+                            .arg(overlay->height() - overlay->neededHeight(overlay->size()))));
     const QRectF first = gridBounds(*window_, 0), second = gridBounds(*window_, 1);
     QVERIFY(!first.isEmpty());
     QVERIFY(!second.isEmpty());
@@ -530,8 +536,9 @@ class StudioWindowTest : public QObject {
     std::printf("compare view %dx%d (minimum %dx%d) in a %dx%d dock\n", cv->width(), cv->height(),
                 cv->minimumSizeHint().width(), cv->minimumSizeHint().height(),
                 scroll->viewport()->width(), scroll->viewport()->height());
-    QVERIFY2(!scroll->verticalScrollBar()->isVisible() && !scroll->horizontalScrollBar()->isVisible(),
-             "the Compare tab scrolls at 1280x720");
+    QVERIFY2(
+        !scroll->verticalScrollBar()->isVisible() && !scroll->horizontalScrollBar()->isVisible(),
+        "the Compare tab scrolls at 1280x720");
     for (QWidget* w : {static_cast<QWidget*>(cv->curves()), static_cast<QWidget*>(cv->table())}) {
       cv->bottomTabs()->setCurrentWidget(w);  // a dock this narrow has them in tabs
       const QRect at(w->mapTo(scroll->viewport(), QPoint(0, 0)), w->size());
@@ -562,7 +569,7 @@ class StudioWindowTest : public QObject {
       const QRectF grid = gridBounds(*window_, 0);
       QVERIFY2(!grid.isEmpty() && overlay->rect().contains(grid.toAlignedRect()),
                qPrintable(at + ": the patches are not all drawn inside the overlay"));
-      const int need = overlay->neededHeight(overlay->width());
+      const int need = overlay->neededHeight(overlay->size());
       std::printf("%s: overlay %dx%d, its images need %d px of height\n", qPrintable(at),
                   overlay->width(), overlay->height(), need);
       QVERIFY2(overlay->height() - need < 40,

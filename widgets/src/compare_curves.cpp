@@ -49,9 +49,10 @@ CompareCurves::CompareCurves(RunHistory* a, RunHistory* b, QWidget* parent)
   plotLayout()->clear();
   QFont bold;
   bold.setBold(true);
-  setToolTip(tr("A (solid) and B (dashed) over the steps: KV cache MiB (top), live slots per "
-                "layer, the mean over the layers (middle), step latency in ms, model and policy "
-                "(bottom)"));
+  setToolTip(
+      tr("A (solid) and B (dashed) over the steps: KV cache MiB (top), live slots per "
+         "layer, the mean over the layers (middle), step latency in ms, model and policy "
+         "(bottom)"));
   // The title and the legend share one row, so a short dock leaves the panels their height.
   auto* header = new QCPLayoutGrid;
   plotLayout()->addElement(0, 0, header);

@@ -174,8 +174,8 @@ QColor missedFill(float value, float high) {
     double at;
     int r, g, b;
   };
-  static const Stop stops[] = {{0.0, 13, 8, 135}, {0.35, 126, 3, 168}, {0.65, 220, 90, 100},
-                               {1.0, 240, 249, 33}};
+  static const Stop stops[] = {
+      {0.0, 13, 8, 135}, {0.35, 126, 3, 168}, {0.65, 220, 90, 100}, {1.0, 240, 249, 33}};
   int i = 0;
   while (i + 2 < 4 && t > stops[i + 1].at) ++i;
   const Stop& a = stops[i];
@@ -536,10 +536,7 @@ QString PatchOverlayView::headerText() const {
                        .arg(where)
                        .arg(step->step)
                        .arg(b ? QString::number(b->step) : tr("none"));
-    header = header.arg(counts[0])
-                 .arg(counts[1])
-                 .arg(counts[2])
-                 .arg(counts[3]);
+    header = header.arg(counts[0]).arg(counts[1]).arg(counts[2]).arg(counts[3]);
     if (other_->visualCount() != history_->visualCount())
       header += tr(" · B's prompt has %1 visual tokens, A's %2: not comparable")
                     .arg(other_->visualCount())
@@ -830,11 +827,10 @@ void PatchOverlayView::paintLegend(QPainter& painter, const QRectF& area, bool e
   }
   if (exporting) return;  // hints are for the window, not for a picture of the run
   painter.setPen(palette().color(QPalette::PlaceholderText));
-  const QString hint = editable_ && editMarkCount() == 0
-                           ? tr("shift-click: force keep · ctrl-click: force evict")
-                       : layer_ == kAllLayers
-                           ? tr("more opaque = dropped by more layers · click a patch to pin it")
-                           : tr("hover a patch for details · click to pin its history");
+  const QString hint =
+      editable_ && editMarkCount() == 0 ? tr("shift-click: force keep · ctrl-click: force evict")
+      : layer_ == kAllLayers ? tr("more opaque = dropped by more layers · click a patch to pin it")
+                             : tr("hover a patch for details · click to pin its history");
   painter.drawText(QRectF(x, area.y(), std::max(0.0, area.right() - x), area.height()),
                    Qt::AlignLeft | Qt::AlignVCenter,
                    fm.elidedText(hint, Qt::ElideRight, std::max(0.0, area.right() - x)));
@@ -930,10 +926,9 @@ QRectF PatchOverlayView::patchRect(int visual) const {
   return {t.x() + p.col * pw, t.y() + p.row * ph, pw, ph};
 }
 
-int PatchOverlayView::neededHeight(int width) const {
+int PatchOverlayView::neededHeight(QSize room) const {
   if (history_->info().images.empty()) return 0;
-  // Laid out in a very tall view, the images are width-bound and the legend moves up under them.
-  const Layout layout = computeLayout(QSizeF(width, 1e5));
+  const Layout layout = computeLayout(QSizeF(room));
   return static_cast<int>(std::ceil(layout.legend.bottom() + kMargin));
 }
 

@@ -92,8 +92,9 @@ QString ProbePlot::statusText() const {
   if (history()->empty()) return QStringLiteral("no run yet");
   if (shown_ < 0)
     return history()->info().policy_name == "hae"
-               ? QStringLiteral("no probes in this run: set the HAE knob probes=true (or View > "
-                                "Observation probes) and run again")
+               ? QStringLiteral(
+                     "no probes in this run: set the HAE knob probes=true (or View > "
+                     "Observation probes) and run again")
                : QStringLiteral("probes come with HAE (knob probes=true); this run is %1")
                      .arg(QString::fromStdString(history()->info().policy_name));
   const StepTelemetry& s = history()->step(shown_);

@@ -162,8 +162,8 @@ void RegretPlot::appendStepData(int index) {
 }
 
 void RegretPlot::cursorMoved(int index) {
-  const StepTelemetry* s = index >= 0 && index < history()->stepCount() ? &history()->step(index)
-                                                                         : nullptr;
+  const StepTelemetry* s =
+      index >= 0 && index < history()->stepCount() ? &history()->step(index) : nullptr;
   missedCursor_->setVisible(s != nullptr);
   if (s) {
     missedCursor_->point1->setCoords(s->step, 0);
@@ -177,8 +177,9 @@ QString RegretPlot::summaryText() const {
   if (columnCount() == 0)
     return history()->empty()
                ? QStringLiteral("no run yet")
-               : QStringLiteral("no shadow in this run: turn on View > Full-cache shadow and run "
-                                "again");
+               : QStringLiteral(
+                     "no shadow in this run: turn on View > Full-cache shadow and run "
+                     "again");
   const StepTelemetry* s = history()->cursorStep();
   if (!s || !s->shadow) return QStringLiteral("no shadow at the cursor step");
   const ShadowStep& sh = *s->shadow;
@@ -190,15 +191,15 @@ QString RegretPlot::summaryText() const {
     if (m > worst) worst = m, worstLayer = static_cast<int>(l);
   }
   if (!sh.layers.empty()) mean /= static_cast<double>(sh.layers.size());
-  QString text = QStringLiteral("step %1: KL %2 · top-1 %3 · missed %4 (layer mean), %5 at layer %6")
-                     .arg(s->step)
-                     .arg(sh.kl, 0, 'g', 3)
-                     .arg(sh.top1_agree ? QStringLiteral("agrees")
-                                        : QStringLiteral("differs (rank %1)")
-                                              .arg(sh.policy_token_rank))
-                     .arg(mean, 0, 'g', 3)
-                     .arg(worst, 0, 'g', 3)
-                     .arg(worstLayer);
+  QString text =
+      QStringLiteral("step %1: KL %2 · top-1 %3 · missed %4 (layer mean), %5 at layer %6")
+          .arg(s->step)
+          .arg(sh.kl, 0, 'g', 3)
+          .arg(sh.top1_agree ? QStringLiteral("agrees")
+                             : QStringLiteral("differs (rank %1)").arg(sh.policy_token_rank))
+          .arg(mean, 0, 'g', 3)
+          .arg(worst, 0, 'g', 3)
+          .arg(worstLayer);
   if (!s->regrets.empty()) text += QStringLiteral(" · %1 regret events").arg(s->regrets.size());
   return text;
 }

@@ -33,10 +33,10 @@ class PatchOverlayView : public QWidget {
   // Where visual token `visual` is drawn in widget coordinates (the main image, or the global
   // strip for a global grid); empty when it has no grid.
   QRectF patchRect(int visual) const;
-  // The height that draws the prompt's images as large as `width` allows, header and legend
-  // included: what a splitter can give the view so no blank band is left under the legend.
-  // 0 before the first prefill, when the images' sizes are not known yet.
-  int neededHeight(int width) const;
+  // Of a view of size `room`, the height the images use, header and legend included (the legend
+  // sits under the lowest image): what a splitter can give the view so no blank band is left
+  // under the legend. 0 before the first prefill, when the images' sizes are not known yet.
+  int neededHeight(QSize room) const;
   int visualAt(QPointF pos) const;  // -1 when no patch is there
   QString patchTooltip(int visual) const;
   // What the view paints, at any size: tests read pixels, exports use the same code.
@@ -87,7 +87,7 @@ class PatchOverlayView : public QWidget {
   void toggleEditMark(int visual, EditMark mark);  // mark, or clear when it has that mark
   void clearEditMarks();
   int editMarkCount() const;
-  std::vector<int> forceKeepPositions() const;   // original positions, ascending
+  std::vector<int> forceKeepPositions() const;  // original positions, ascending
   std::vector<int> forceEvictPositions() const;
 
   QSize sizeHint() const override { return {640, 480}; }
