@@ -55,6 +55,7 @@ SessionController::SessionController(int threads, QObject* parent) : QObject(par
           });
   connect(worker_, &SessionWorker::stepped, this,
           [this](RunId run, StepPtr step, const QString& answer) {
+            worker_->stepConsumed();  // every run's, a stale one's too: the worker counts them all
             if (run != run_) return;
             emit stepArrived(std::move(step), answer);
           });

@@ -35,7 +35,8 @@ std::vector<std::string> toStdList(const QStringList& list) {
 
 qint64 modelWeightFileBytes(const QString& dir) {
   qint64 bytes = 0;
-  for (const QFileInfo& f : QDir(dir).entryInfoList({"*.safetensors", "*.bin", "*.pt"}, QDir::Files))
+  for (const QFileInfo& f :
+       QDir(dir).entryInfoList({"*.safetensors", "*.bin", "*.pt"}, QDir::Files))
     bytes += f.size();
   return bytes;
 }
@@ -77,10 +78,9 @@ void SessionWorker::loadModel(const QString& dir, int max_new_tokens, int attent
   try {
     options.model_dir = dir.isEmpty() ? demoModelDir() : dir.toStdString();
     shown = QString::fromStdString(options.model_dir);
-    options.record_attention =
-        attention == kAttentionAuto
-            ? modelWeightFileBytes(shown) < kAttentionAutoBytes
-            : attention == kAttentionOn;
+    options.record_attention = attention == kAttentionAuto
+                                   ? modelWeightFileBytes(shown) < kAttentionAutoBytes
+                                   : attention == kAttentionOn;
     // Built before the swap: a folder that fails to load leaves the previous model working.
     auto fresh = std::make_unique<Session>(options);
     built_ = options;
@@ -150,6 +150,9 @@ void SessionWorker::generate(RunId run, int max_tokens) {
         emit stopped(run, StopReason::Finished, answerText());
         return;
       }
+      waitForWindow(run);
+      if (stale(run)) return;  // a step paused or cancelled meanwhile is still the run's: sent
+      ++unconsumed_;
       emit stepped(run, std::make_shared<const StepTelemetry>(std::move(*step)), answerText());
       // Watch mode: the pause comes after the token, so the next check sees a Pause or Cancel
       // pressed while the user watched.
@@ -203,6 +206,13 @@ bool SessionWorker::runFinished() const {
   if (session_->finished()) return true;
   // history() holds the prefill (step 0) and one entry per generated token.
   return runLimit_ > 0 && static_cast<int>(session_->history().size()) - 1 >= runLimit_;
+}
+
+void SessionWorker::waitForWindow(RunId run) {
+  while (unconsumed_.load() >= kStepsInFlight) {
+    if (stale(run) || cancel_ == run || pause_ == run) return;
+    QThread::msleep(1);
+  }
 }
 
 bool SessionWorker::waitTokenDelay(RunId run) {

@@ -35,6 +35,11 @@ class SessionWorker : public QObject {
   // Watch mode: the worker waits this long after each token (0 to 1000 ms), in short slices so
   // Pause and Cancel still answer at once. Takes effect at the next token.
   void setTokenDelay(int ms);
+  // The window took a step from the queue. The worker keeps at most kStepsInFlight steps queued
+  // for the window: a model faster than the window's handling of a step would otherwise pile up
+  // steps that the event loop then works through in one go, frozen meanwhile.
+  static constexpr int kStepsInFlight = 2;
+  void stepConsumed() { --unconsumed_; }
 
   // Commands: call through a queued invocation so they run on the worker's thread.
   void initThread();  // first call on the thread: LibTorch's thread count is per thread
@@ -71,6 +76,9 @@ class SessionWorker : public QObject {
   bool runFinished() const;  // the answer ended (EOS, or the run's own token limit)
   // Sleeps the token delay; false when the run was paused, cancelled or replaced meanwhile.
   bool waitTokenDelay(RunId run);
+  // Waits until the window has taken all but kStepsInFlight - 1 steps, or the run was paused,
+  // cancelled or replaced.
+  void waitForWindow(RunId run);
   void reportMemoryBound();  // after a load, on the worker thread
   // Gives the session the request's shadow mode and what-if overrides before its prefill
   // (session_worker_options.cpp): through Session setters where the core has them, otherwise by
@@ -86,8 +94,9 @@ class SessionWorker : public QObject {
   std::atomic<RunId> pause_{0};
   std::atomic<RunId> cancel_{0};
   std::atomic<int> tokenDelayMs_{0};
-  int runLimit_ = 0;  // the current run's max_new_tokens (worker thread only)
-  SessionOptions built_;  // what the current Session was built with (worker thread only)
+  std::atomic<int> unconsumed_{0};  // steps emitted that the window has not taken yet
+  int runLimit_ = 0;                // the current run's max_new_tokens (worker thread only)
+  SessionOptions built_;            // what the current Session was built with (worker thread only)
 };
 
 }  // namespace hae::studio

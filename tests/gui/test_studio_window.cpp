@@ -38,6 +38,7 @@
 #include "hae/widgets/token_stream_view.h"
 #include "main_window.h"
 #include "session_controller.h"
+#include "session_worker.h"
 
 using namespace hae;
 using namespace hae::studio;
@@ -339,6 +340,27 @@ class StudioWindowTest : public QObject {
              qPrintable(QString("event loop stalled %1 ms").arg(std::max(worst[0], worst[1]))));
     window_->flushViews();
     QCOMPARE(window_->cachePlot()->visualLine()->dataCount(), h->stepCount());
+  }
+
+  void aBusyWindowGetsNoPileOfSteps() {
+    // While the window is busy (here: asleep for 300 ms, some 40 tokens of this model), the
+    // worker waits instead of queueing steps; the window then takes at most kStepsInFlight at
+    // once, not a pile that would freeze it while it works through them.
+    widgets::RunHistory* h = window_->history();
+    window_->resetRun();
+    QVERIFY(prefillNow());
+    window_->run(64);
+    QTRY_VERIFY_WITH_TIMEOUT(h->stepCount() >= 3 || window_->controller()->finished(),
+                             kRunTimeoutMs);
+    if (window_->controller()->finished()) QSKIP("the fixture ended its answer too early");
+    QThread::msleep(300);
+    const int before = h->stepCount();
+    QCoreApplication::sendPostedEvents();  // what the event loop would deliver in one go
+    const int taken = h->stepCount() - before;
+    std::printf("steps taken at once after 300 ms busy: %d\n", taken);
+    QVERIFY2(taken <= SessionWorker::kStepsInFlight, qPrintable(QString::number(taken)));
+    window_->cancel();
+    QVERIFY(waitForStop());
   }
 
   void watchModeLimitDelayAndSteadyLayout() {
