@@ -27,8 +27,11 @@
 
 #include "compare_view.h"
 #include "hae/widgets/bin_activity_plot.h"
+#include "hae/widgets/cache_size_plot.h"
 #include "hae/widgets/compare_curves.h"
+#include "hae/widgets/latency_plot.h"
 #include "hae/widgets/live_plot.h"
+#include "hae/widgets/occupancy_heatmap.h"
 #include "hae/widgets/patch_overlay_view.h"
 #include "hae/widgets/policy_form.h"
 #include "image_set_panel.h"
@@ -229,6 +232,36 @@ class StudioLayoutTest : public QObject {
     QVERIFY2(large >= small * 3 / 2, qPrintable(QStringLiteral("%1 -> %2").arg(small).arg(large)));
     QVERIFY(large >= 2560 * 30 / 100);
     showAt(QSize(1280, 720));
+  }
+
+  void valueAxisLabelsKeepApart() {
+    // At 1280x720 the plots are short: each value axis (and colour scale) has so few ticks that
+    // its labels sit at least a line apart instead of on each other.
+    showAt(QSize(1280, 720));
+    std::vector<QCustomPlot*> plots = {window_->cachePlot(), window_->latencyPlot(),
+                                       window_->binPlot(), window_->heatmap()};
+    for (QCustomPlot* plot : plots) {
+      plot->replot();
+      std::vector<QCPAxis*> axes;
+      for (QCPAxisRect* rect : plot->axisRects())
+        for (QCPAxis* axis : rect->axes(QCPAxis::atLeft | QCPAxis::atRight)) axes.push_back(axis);
+      for (QCPLayoutElement* e : plot->plotLayout()->elements(true))
+        if (auto* scale = dynamic_cast<QCPColorScale*>(e)) axes.push_back(scale->axis());
+      for (QCPAxis* axis : axes) {
+        if (!axis->visible() || !axis->tickLabels()) continue;
+        const QVector<double> ticks = axis->tickVector();
+        const int line = QFontMetrics(axis->tickLabelFont()).height();
+        for (int i = 1; i < ticks.size(); ++i) {
+          const double apart =
+              std::abs(axis->coordToPixel(ticks[i]) - axis->coordToPixel(ticks[i - 1]));
+          QVERIFY2(apart >= line,
+                   qPrintable(QStringLiteral("%1, axis \"%2\": labels %3 px apart, a line is %4")
+                                  .arg(plot->metaObject()->className(), axis->label())
+                                  .arg(apart)
+                                  .arg(line)));
+        }
+      }
+    }
   }
 
   void compareTabFits() {

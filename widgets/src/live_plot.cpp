@@ -1,6 +1,7 @@
 #include "hae/widgets/live_plot.h"
 
 #include <QSvgGenerator>
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -115,10 +116,27 @@ void LivePlot::replotNow(RefreshPriority priority) {
     layer(QStringLiteral("cursor"))->replot();
   } else {
     prepareReplot();
+    fitTickCounts();
     replot(priority);
   }
   dirty_ = false;
   cursorOnlyDirty_ = false;
+}
+
+void LivePlot::fitTickCounts() {
+  // A value axis gets a tick per ~40 px of its panel, so a short panel (a 1280x720 window) does
+  // not stack its labels on each other. The panel's height is the last layout's.
+  for (QCPAxisRect* rect : axisRects()) {
+    const int ticks = std::clamp(rect->height() / 40, 2, 5);
+    for (QCPAxis* axis : rect->axes(QCPAxis::atLeft | QCPAxis::atRight)) {
+      if (axis->ticker().dynamicCast<QCPAxisTickerFixed>()) continue;  // layers: every one
+      axis->ticker()->setTickCount(ticks);
+    }
+  }
+  for (QCPLayoutElement* element : plotLayout()->elements(true)) {
+    if (auto* scale = dynamic_cast<QCPColorScale*>(element))
+      scale->axis()->ticker()->setTickCount(std::clamp(scale->rect().height() / 40, 2, 5));
+  }
 }
 
 bool LivePlot::exportTo(const QString& path, QString* error, QSize size) {

@@ -39,6 +39,7 @@ class LivePlot : public QCustomPlot {
   virtual void cursorMoved(int /*index*/) {}
   // Once-per-frame work before the replot: axis ranges, data that is cheaper to redo whole.
   virtual void prepareReplot() {}
+  void fitTickCounts();  // value-axis ticks by the panel's height
   // The axis rect whose x axis counts steps: gets the cursor line and click-to-seek.
   void setStepAxisRect(QCPAxisRect* rect);
   void markDirty(bool cursorOnly = false);
