@@ -401,12 +401,13 @@ void MainWindow::fitOverlayHeight() {
   if (centerSplitDragged_) return;
   const QList<int> sizes = centerSplit_->sizes();
   const int total = sizes.value(0) + sizes.value(1);
+  if (total <= 0) return;  // not laid out yet
   // A wide image in a tall window would leave a blank band under its legend: the tokens take
   // that room. A tall one takes up to three quarters; the tokens keep at least a quarter.
   const int sliders = sizes.value(0) - overlay_->height();
   const int most = total * 3 / 4;
   const int need = overlay_->neededHeight(QSize(overlay_->width(), most - sliders));
-  if (total <= 0 || need <= 0) return;
+  if (need <= 0) return;  // no prefill yet: the images' sizes are not known
   const int top = std::clamp(need + sliders, total * 45 / 100, most);
   if (std::abs(top - sizes.value(0)) > 2) centerSplit_->setSizes({top, total - top});
 }
