@@ -17,6 +17,28 @@ QSharedPointer<QCPAxisTicker> wholeNumberTicker() {
   return ticker;
 }
 
+LayerStepMap addLayerStepMap(QCustomPlot* plot, QCPAxisRect* rect, int row, const QString& what,
+                             std::initializer_list<std::pair<double, QColor>> stops) {
+  QCPAxis* x = rect->axis(QCPAxis::atBottom);
+  QCPAxis* y = rect->axis(QCPAxis::atLeft);
+  x->setLabel(QStringLiteral("step"));
+  y->setLabel(QStringLiteral("layer"));
+  y->setTicker(wholeNumberTicker());  // layers sit on integer rows
+  LayerStepMap out;
+  out.map = new QCPColorMap(x, y);
+  out.map->setInterpolate(false);  // crisp cells: one per layer and step
+  out.map->setTightBoundary(false);
+  out.scale = new QCPColorScale(plot);
+  plot->plotLayout()->addElement(row, 1, out.scale);
+  out.scale->setType(QCPAxis::atRight);
+  out.scale->axis()->setLabel(what);
+  out.map->setColorScale(out.scale);
+  QCPColorGradient gradient;
+  for (const auto& [at, colour] : stops) gradient.setColorStopAt(at, colour);
+  out.map->setGradient(gradient);
+  return out;
+}
+
 namespace {
 int nextPhase = 0;
 }  // namespace

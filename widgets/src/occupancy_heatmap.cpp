@@ -9,30 +9,19 @@ OccupancyHeatmap::OccupancyHeatmap(RunHistory* history, QWidget* parent)
   plotLayout()->insertRow(0);
   plotLayout()->addElement(
       0, 0, new QCPTextElement(this, QStringLiteral("Live slots, layer x step"), titleFont()));
-  xAxis->setLabel(QStringLiteral("step"));
-  yAxis->setLabel(QStringLiteral("layer"));
-  // Layers sit on integer rows; the y axis never needs fractional ticks.
-  yAxis->setTicker(wholeNumberTicker());
+  // A viridis-like ramp: ordered in lightness, readable in grey, kind to colour-blind readers.
+  const LayerStepMap heat =
+      addLayerStepMap(this, axisRect(), 1, QStringLiteral("live slots (from 0)"),
+                      {{0.0, QColor(68, 1, 84)},
+                       {0.25, QColor(59, 82, 139)},
+                       {0.5, QColor(33, 145, 140)},
+                       {0.75, QColor(94, 201, 98)},
+                       {1.0, QColor(253, 231, 37)}});
+  map_ = heat.map;
+  scale_ = heat.scale;
   axisRect()->setupFullAxesBox(true);
   yAxis2->setTicks(false);
   xAxis2->setTicks(false);
-
-  map_ = new QCPColorMap(xAxis, yAxis);
-  map_->setInterpolate(false);  // crisp cells: one per layer and step
-  map_->setTightBoundary(false);
-  scale_ = new QCPColorScale(this);
-  plotLayout()->addElement(1, 1, scale_);
-  scale_->setType(QCPAxis::atRight);
-  scale_->axis()->setLabel(QStringLiteral("live slots (from 0)"));
-  map_->setColorScale(scale_);
-  // A viridis-like ramp: ordered in lightness, readable in grey, kind to colour-blind readers.
-  QCPColorGradient gradient;
-  gradient.setColorStopAt(0.0, QColor(68, 1, 84));
-  gradient.setColorStopAt(0.25, QColor(59, 82, 139));
-  gradient.setColorStopAt(0.5, QColor(33, 145, 140));
-  gradient.setColorStopAt(0.75, QColor(94, 201, 98));
-  gradient.setColorStopAt(1.0, QColor(253, 231, 37));
-  map_->setGradient(gradient);
   auto* margins = new QCPMarginGroup(this);
   axisRect()->setMarginGroup(QCP::msBottom | QCP::msTop, margins);
   scale_->setMarginGroup(QCP::msBottom | QCP::msTop, margins);

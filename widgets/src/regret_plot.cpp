@@ -56,28 +56,19 @@ RegretPlot::RegretPlot(RunHistory* history, QWidget* parent) : LivePlot(history,
   // Below: missed mass per layer and step, its colour scale on the right.
   missedRect_ = new QCPAxisRect(this);
   plotLayout()->addElement(3, 0, missedRect_);
-  QCPAxis* mx = missedRect_->axis(QCPAxis::atBottom);
-  QCPAxis* my = missedRect_->axis(QCPAxis::atLeft);
-  mx->setLabel(QStringLiteral("step"));
-  my->setLabel(QStringLiteral("layer"));
-  my->setTicker(wholeNumberTicker());
-  map_ = new QCPColorMap(mx, my);
-  map_->setInterpolate(false);
-  map_->setTightBoundary(false);
-  scale_ = new QCPColorScale(this);
-  plotLayout()->addElement(3, 1, scale_);
-  scale_->setType(QCPAxis::atRight);
-  scale_->axis()->setLabel(QStringLiteral("missed attention"));
-  map_->setColorScale(scale_);
   // An inferno-like ramp (dark = nothing missed), unlike the occupancy map's viridis, so the two
   // heat maps are not read as the same quantity.
-  QCPColorGradient gradient;
-  gradient.setColorStopAt(0.0, QColor(0, 0, 4));
-  gradient.setColorStopAt(0.25, QColor(87, 16, 110));
-  gradient.setColorStopAt(0.5, QColor(188, 55, 84));
-  gradient.setColorStopAt(0.75, QColor(249, 142, 9));
-  gradient.setColorStopAt(1.0, QColor(252, 255, 164));
-  map_->setGradient(gradient);
+  const LayerStepMap missed =
+      addLayerStepMap(this, missedRect_, 3, QStringLiteral("missed attention"),
+                      {{0.0, QColor(0, 0, 4)},
+                       {0.25, QColor(87, 16, 110)},
+                       {0.5, QColor(188, 55, 84)},
+                       {0.75, QColor(249, 142, 9)},
+                       {1.0, QColor(252, 255, 164)}});
+  map_ = missed.map;
+  scale_ = missed.scale;
+  QCPAxis* mx = missedRect_->axis(QCPAxis::atBottom);
+  QCPAxis* my = missedRect_->axis(QCPAxis::atLeft);
   plotLayout()->setRowStretchFactor(0, 0.01);
   plotLayout()->setRowStretchFactor(1, 0.01);
   plotLayout()->setRowStretchFactor(2, 1);

@@ -13,6 +13,16 @@ namespace hae::widgets {
 // Ticks on whole numbers only (steps, layers): never a tick at step 0.5.
 QSharedPointer<QCPAxisTicker> wholeNumberTicker();
 
+// A layer x step colour map in `rect` (x: step, y: layer on whole-number ticks, crisp cells),
+// with its colour scale beside it at (row, 1) of the plot layout, labelled `what`, coloured by
+// `stops` (position 0..1, colour).
+struct LayerStepMap {
+  QCPColorMap* map = nullptr;
+  QCPColorScale* scale = nullptr;
+};
+LayerStepMap addLayerStepMap(QCustomPlot* plot, QCPAxisRect* rect, int row, const QString& what,
+                             std::initializer_list<std::pair<double, QColor>> stops);
+
 class LivePlot : public QCustomPlot {
   Q_OBJECT
  public:
