@@ -121,11 +121,12 @@ CompareView::CompareView(widgets::RunHistory* primary, QWidget* parent)
   // A wide dock shows the curves beside the table; a narrow one gives each a tab, so the three
   // stacked curves keep a readable height.
   bottom_ = new QSplitter(Qt::Horizontal, this);
+  bottom_->addWidget(curves_);
+  bottom_->addWidget(table_);
   bottomTabs_ = new QTabWidget(this);
   bottomStack_ = new QStackedWidget(this);
   bottomStack_->addWidget(bottom_);
   bottomStack_->addWidget(bottomTabs_);
-  arrangeBottom(false);
   vertical_ = new QSplitter(Qt::Vertical, this);
   vertical_->addWidget(split);
   vertical_->addWidget(bottomStack_);
@@ -156,8 +157,7 @@ void CompareView::resizeEvent(QResizeEvent* event) {
 }
 
 void CompareView::arrangeBottom(bool tabbed) {
-  if (bottomStack_->currentWidget() == bottomTabs_ && tabbed && bottomTabs_->count() > 0) return;
-  if (bottomStack_->currentWidget() == bottom_ && !tabbed && bottom_->count() > 0) return;
+  if ((bottomStack_->currentWidget() == bottomTabs_) == tabbed) return;
   if (tabbed) {
     bottomTabs_->addTab(curves_, tr("Curves"));
     bottomTabs_->addTab(table_, tr("Numbers"));
