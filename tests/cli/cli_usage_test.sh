@@ -23,6 +23,7 @@ done
 out=$("$hae" --threads 2 info); rc=$?
 check "info exits 0" "[ $rc -eq 0 ]"
 check "--threads reaches LibTorch" "grep -q 'Threads:   2 of' <<<\"\$out\""
+check "both threads join the decode kernels" "grep -q '; 2 join the decode kernels' <<<\"\$out\""
 out=$("$hae" policies); rc=$?
 check "policies exits 0" "[ $rc -eq 0 ]"
 for p in full hae random streaming h2o tova snapkv pyramidkv adakv fastv mustdrop uniform \

@@ -10,6 +10,7 @@ struct BuildInfo {
   bool cuda_built = false;    // LibTorch has CUDA support compiled in
   int cuda_devices = 0;       // CUDA devices visible now
   int threads = 0;            // intra-op threads LibTorch uses now
+  int kernel_threads = 0;     // threads that join the project's own decode kernels now
   std::string blas_env;       // OPENBLAS_CORETYPE in effect, or "" when unset
 };
 

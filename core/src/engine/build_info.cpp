@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "../text/gemv.h"
 #include "hae_version.h"
 
 namespace hae {
@@ -21,6 +22,7 @@ BuildInfo buildInfo() {
   info.cuda_built = at::hasCUDA();
   info.cuda_devices = info.cuda_built ? static_cast<int>(torch::cuda::device_count()) : 0;
   info.threads = at::get_num_threads();
+  info.kernel_threads = rowProductThreads();
   if (const char* coretype = std::getenv("OPENBLAS_CORETYPE")) info.blas_env = coretype;
   return info;
 }
@@ -34,7 +36,8 @@ void setThreads(int n) {
   // threads than at 1 while another job ran. Looked up at run time, since the BLAS behind
   // libblas.so.3 is whatever the system's alternatives select.
   using SetBlasThreads = void (*)(int);
-  if (auto set_blas = reinterpret_cast<SetBlasThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
+  if (auto set_blas =
+          reinterpret_cast<SetBlasThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
     set_blas(n);
 }
 

@@ -215,6 +215,12 @@ at::Tensor mixValues(const at::Tensor& probs, const at::Tensor& values) {
   return out.to(values.scalar_type());
 }
 
+int rowProductThreads() {
+  std::atomic<int> joined{0};
+  at::parallel_for(0, at::get_num_threads(), 1, [&](std::int64_t, std::int64_t) { ++joined; });
+  return joined.load();
+}
+
 bool rowProductSupported(const at::Tensor& weight, const at::Tensor& x) {
   const auto dtype = weight.scalar_type();
   return cpuHasAvx512() && weight.device().is_cpu() && x.device().is_cpu() && weight.dim() == 2 &&

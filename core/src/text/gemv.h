@@ -17,6 +17,10 @@ namespace hae {
 // Whether rowProduct takes this case (CPU, fp32 or bf16, x [1, in], AVX-512 present).
 bool rowProductSupported(const at::Tensor& weight, const at::Tensor& x);
 
+// How many threads join one of these kernels' parallel loops now: at::get_num_threads() when the
+// kernels were compiled with OpenMP, 1 when not (at::parallel_for then runs serially).
+int rowProductThreads();
+
 // [1, out] in x's dtype. `bias` may be undefined. Call only when rowProductSupported.
 at::Tensor rowProduct(const at::Tensor& weight, const at::Tensor& bias, const at::Tensor& x);
 
