@@ -19,14 +19,19 @@ namespace {
 
 // Rows [r0, r1) of W (row stride `ld`) times x (fp32, length k) into y (fp32). R rows share each
 // load of x; every row keeps its own accumulator, so its sum does not depend on R.
+// `ahead` is the next block's first row: each step asks for the same columns of its rows, so the
+// next block is in cache when this one ends. The hardware prefetcher alone kept only 50-60% of
+// the read bandwidth (four short streams that restart at every block, each crossing 4 KB pages).
 template <int R>
-HAE_AVX512 void rowBlock(const float* w, std::int64_t ld, const float* x, std::int64_t k,
-                         float* y) {
+HAE_AVX512 void rowBlock(const float* w, std::int64_t ld, const float* x, std::int64_t k, float* y,
+                         const float* ahead) {
   __m512 acc[R];
   for (int j = 0; j < R; ++j) acc[j] = _mm512_setzero_ps();
   std::int64_t i = 0;
   for (; i + 16 <= k; i += 16) {
     const __m512 xv = _mm512_loadu_ps(x + i);
+    for (int j = 0; j < R; ++j)
+      _mm_prefetch(reinterpret_cast<const char*>(ahead + j * ld + i), _MM_HINT_T0);
     for (int j = 0; j < R; ++j)
       acc[j] = _mm512_fmadd_ps(_mm512_loadu_ps(w + j * ld + i), xv, acc[j]);
   }
@@ -44,13 +49,15 @@ HAE_AVX512 void rowBlock(const float* w, std::int64_t ld, const float* x, std::i
 // `x2` holds x deinterleaved to match: per block of 32, the 16 even elements, then the 16 odd.
 template <int R>
 HAE_AVX512 void rowBlock(const c10::BFloat16* w, std::int64_t ld, const float* x2, std::int64_t k,
-                         float* y) {
+                         float* y, const c10::BFloat16* ahead) {
   __m512 acc[R];
   for (int j = 0; j < R; ++j) acc[j] = _mm512_setzero_ps();
   const __m512i high = _mm512_set1_epi32(static_cast<int>(0xFFFF0000u));
   const std::int64_t full = k / 32 * 32;
   for (std::int64_t i = 0; i < full; i += 32) {
     const __m512 xe = _mm512_loadu_ps(x2 + i), xo = _mm512_loadu_ps(x2 + i + 16);
+    for (int j = 0; j < R; ++j)
+      _mm_prefetch(reinterpret_cast<const char*>(ahead + j * ld + i), _MM_HINT_T0);
     for (int j = 0; j < R; ++j) {
       const __m512i raw = _mm512_loadu_si512(w + j * ld + i);
       acc[j] = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(raw, 16)), xe, acc[j]);
@@ -64,29 +71,42 @@ HAE_AVX512 void rowBlock(const c10::BFloat16* w, std::int64_t ld, const float* x
   }
 }
 
+// Rows [r0, r1) of W; `rows_total` rows exist, so the look-ahead stays inside the matrix.
 template <typename W>
 HAE_AVX512 void rows(const W* w, std::int64_t ld, const float* x, std::int64_t k, float* y,
-                     std::int64_t r0, std::int64_t r1) {
+                     std::int64_t r0, std::int64_t r1, std::int64_t rows_total) {
   std::int64_t r = r0;
-  for (; r + 4 <= r1; r += 4) rowBlock<4>(w + r * ld, ld, x, k, y + r);
-  for (; r < r1; ++r) rowBlock<1>(w + r * ld, ld, x, k, y + r);
+  for (; r + 4 <= r1; r += 4)
+    rowBlock<4>(w + r * ld, ld, x, k, y + r, w + std::min(r + 4, rows_total - 4) * ld);
+  for (; r < r1; ++r) rowBlock<1>(w + r * ld, ld, x, k, y + r, w + r * ld);
 }
 
-// Chunks of about 64 KB of weights handed out one at a time from a shared counter, not one fixed
-// range per thread: on a machine where another process holds a core, the thread that still runs
-// takes the chunks the descheduled one cannot, instead of waiting for it at the end.
+// Each thread streams its own contiguous part of W, in chunks of 64-256 KB taken from that part's
+// counter, and then takes what is left of the other parts. Contiguous parts keep the look-ahead
+// useful (measured 44-45 GB/s against 30-33 with chunks handed out in turn, on a 60 GB/s
+// machine); the counters let the thread that runs take the chunks of one whose core another
+// process holds, instead of waiting for it at the end.
 template <typename W>
 void product(const W* w, std::int64_t ld, const float* x, std::int64_t out, std::int64_t k,
              float* y) {
-  const std::int64_t rows_per_chunk =
-      std::max<std::int64_t>(4, (64 * 1024) / (k * std::int64_t(sizeof(W))) / 4 * 4);
+  const std::int64_t row_bytes = k * std::int64_t(sizeof(W));
+  const std::int64_t most = at::get_num_threads();
+  const std::int64_t chunk_bytes =
+      std::clamp<std::int64_t>(out * row_bytes / (8 * most), 64 << 10, 256 << 10);
+  const std::int64_t rows_per_chunk = std::max<std::int64_t>(4, chunk_bytes / row_bytes / 4 * 4);
   const std::int64_t chunks = (out + rows_per_chunk - 1) / rows_per_chunk;
-  const std::int64_t threads = std::min<std::int64_t>(at::get_num_threads(), chunks / 4);
-  if (threads <= 1) return rows(w, ld, x, k, y, 0, out);  // small: not worth waking a thread
-  std::atomic<std::int64_t> next{0};
-  at::parallel_for(0, threads, 1, [&](std::int64_t, std::int64_t) {
-    for (std::int64_t c = next++; c < chunks; c = next++)
-      rows(w, ld, x, k, y, c * rows_per_chunk, std::min(out, (c + 1) * rows_per_chunk));
+  const std::int64_t threads = std::min<std::int64_t>(most, chunks / 4);
+  if (threads <= 1) return rows(w, ld, x, k, y, 0, out, out);  // small: not worth waking a thread
+  const std::int64_t per_part = (chunks + threads - 1) / threads;
+  std::vector<std::atomic<std::int64_t>> taken(static_cast<std::size_t>(threads));
+  at::parallel_for(0, threads, 1, [&](std::int64_t t0, std::int64_t t1) {
+    for (std::int64_t t = t0; t < t1; ++t)
+      for (std::int64_t q = 0; q < threads; ++q) {
+        const std::int64_t part = (t + q) % threads, first = part * per_part;
+        const std::int64_t last = std::min(chunks, first + per_part);
+        for (std::int64_t c = first + taken[part]++; c < last; c = first + taken[part]++)
+          rows(w, ld, x, k, y, c * rows_per_chunk, std::min(out, (c + 1) * rows_per_chunk), out);
+      }
   });
 }
 
@@ -161,7 +181,7 @@ void scoresFor(const at::Tensor& q, const at::Tensor& keys, double scale, float*
     for (std::int64_t kh = h0; kh < h1; ++kh)
       for (std::int64_t j = 0; j < g; ++j) {
         const std::int64_t h = kh * g + j;
-        rows(k + kh * head_stride, ld, qp.data() + h * d, d, scores + h * m, 0, m);
+        rows(k + kh * head_stride, ld, qp.data() + h * d, d, scores + h * m, 0, m, m);
         for (std::int64_t i = 0; i < m; ++i) scores[h * m + i] *= static_cast<float>(scale);
       }
   });
