@@ -1,11 +1,13 @@
-// The decode kernels (text/gemv.h) and the stacked projections (text/llama.h) against double
-// precision references, on shapes that reach every edge case of the kernels.
+// The decode kernels (text/gemv.h, text/decode_rows.h) and the stacked projections (text/llama.h)
+// against double precision references, on shapes that reach every edge case of the kernels.
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "text/decode_rows.h"
 #include "text/gemv.h"
 #include "text/llama.h"
+#include "text/rope.h"
 
 namespace hae {
 namespace {
@@ -134,6 +136,72 @@ TEST(StackedRows, WithGradientsEachProjectionRunsAlone) {
   EXPECT_GT(mlp->up_proj->weight.grad().abs().sum().item<float>(), 0.f);
   EXPECT_TRUE(mlp->gate_proj->weight.is_alias_of(mlp->up_proj->weight));  // stacked when built
 }
+
+}  // namespace
+}  // namespace hae
+
+namespace hae {
+namespace {
+
+// The one-token steps (text/decode_rows.h) against the LibTorch expressions they replace: equal
+// within one rounding of the dtype (bf16 rounds after every operator, so a different fp32 sum
+// order can move a value by one bf16 step).
+void expectWithinOneRounding(const torch::Tensor& got, const torch::Tensor& want) {
+  ASSERT_EQ(got.sizes(), want.sizes());
+  ASSERT_EQ(got.scalar_type(), want.scalar_type());
+  const double step = got.scalar_type() == torch::kBFloat16 ? 1.0 / 128 : 1e-6;
+  const auto g = got.to(torch::kFloat64), w = want.to(torch::kFloat64);
+  const auto allowed = w.abs() * step + 1e-6;
+  EXPECT_TRUE(((g - w).abs() <= allowed).all().item<bool>())
+      << "worst excess " << ((g - w).abs() - allowed).max().item<double>();
+}
+
+class DecodeRows : public ::testing::TestWithParam<torch::ScalarType> {};
+
+TEST_P(DecodeRows, RmsNormMatchesTransformersExpression) {
+  torch::manual_seed(2);
+  auto x = (torch::randn({1, 576}) * 3).to(GetParam()), w = torch::randn({576}).to(GetParam());
+  ASSERT_TRUE(decodeRowSupported(x));
+  auto h = x.to(torch::kFloat32);
+  h = h * torch::rsqrt(h.pow(2).mean(-1, true) + 1e-5);
+  expectWithinOneRounding(rmsNormRow(x, w, 1e-5), w * h.to(x.scalar_type()));
+}
+
+TEST_P(DecodeRows, RotationInPlaceMatchesApplyRotary) {
+  torch::manual_seed(3);
+  const int heads = 3, kv_heads = 1, d = 64;
+  auto qkv = torch::randn({1, (heads + 2 * kv_heads) * d}).to(GetParam());
+  RotaryEmbedding rope(d, 10000.0);
+  auto [cos, sin] = rope.cosSin(torch::tensor({37}, torch::kInt64), GetParam());
+  auto q = qkv.narrow(1, 0, heads * d).view({1, heads, d}).transpose(0, 1);
+  auto k = qkv.narrow(1, heads * d, kv_heads * d).view({1, kv_heads, d}).transpose(0, 1);
+  const auto want_q = applyRotary(q, cos, sin), want_k = applyRotary(k, cos, sin);
+  const auto v_before = qkv.narrow(1, (heads + kv_heads) * d, kv_heads * d).clone();
+  rotateHeadsInPlace(qkv, 0, heads, cos, sin);
+  rotateHeadsInPlace(qkv, heads * d, kv_heads, cos, sin);
+  expectWithinOneRounding(q.contiguous(), want_q.contiguous());
+  expectWithinOneRounding(k.contiguous(), want_k.contiguous());
+  EXPECT_TRUE(torch::equal(qkv.narrow(1, (heads + kv_heads) * d, kv_heads * d), v_before));
+}
+
+TEST_P(DecodeRows, SiluGateTimesUpMatchesLibTorch) {
+  torch::manual_seed(4);
+  auto gate_up = (torch::randn({1, 2 * 1536}) * 4).to(GetParam());
+  const auto want = torch::silu(gate_up.narrow(1, 0, 1536)) * gate_up.narrow(1, 1536, 1536);
+  expectWithinOneRounding(siluGateTimesUp(gate_up), want);
+}
+
+TEST(DecodeRowsSoftmax, MatchesLibTorchAndMasksToZero) {
+  torch::manual_seed(5);
+  auto scores = torch::randn({4, 300}) * 8;
+  scores.index_put_({1, torch::indexing::Slice(10, 50)}, -std::numeric_limits<float>::infinity());
+  const auto want = torch::softmax(scores, -1);
+  softmaxRowsInPlace(scores);
+  expectWithinOneRounding(scores, want);
+  EXPECT_EQ(scores[1].narrow(0, 10, 40).abs().sum().item<float>(), 0.0f);
+}
+
+INSTANTIATE_TEST_SUITE_P(Dtypes, DecodeRows, ::testing::Values(torch::kFloat32, torch::kBFloat16));
 
 }  // namespace
 }  // namespace hae

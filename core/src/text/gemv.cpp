@@ -121,7 +121,8 @@ bool cpuHasAvx512() {
 }
 
 // x as rowBlock reads it: fp32 as it is; for bf16 weights deinterleaved per block of 32.
-void prepareVector(const float* x, std::int64_t k, bool for_bf16, float* out) {
+template <typename X>
+void prepareVector(const X* x, std::int64_t k, bool for_bf16, float* out) {
   if (!for_bf16) {
     std::copy_n(x, k, out);
     return;
@@ -129,8 +130,8 @@ void prepareVector(const float* x, std::int64_t k, bool for_bf16, float* out) {
   const std::int64_t full = k / 32 * 32;
   for (std::int64_t i = 0; i < full; i += 32)
     for (int j = 0; j < 16; ++j) {
-      out[i + j] = x[i + 2 * j];
-      out[i + 16 + j] = x[i + 2 * j + 1];
+      out[i + j] = static_cast<float>(x[i + 2 * j]);
+      out[i + 16 + j] = static_cast<float>(x[i + 2 * j + 1]);
     }
   std::copy(x + full, x + k, out + full);
 }
@@ -252,26 +253,24 @@ bool rowProductSupported(const at::Tensor& weight, const at::Tensor& x) {
 at::Tensor rowProduct(const at::Tensor& weight, const at::Tensor& bias, const at::Tensor& x) {
   const std::int64_t out = weight.size(0), k = weight.size(1), ld = weight.stride(0);
   const auto xc = x.contiguous();
-  const bool bf16 = weight.scalar_type() == at::kBFloat16;
-  const auto xs = asFloats(xc);
-  std::vector<float> xf(static_cast<std::size_t>(k)), yf(static_cast<std::size_t>(out));
-  prepareVector(xs.data(), k, bf16, xf.data());
-  if (bf16)
-    product(weight.data_ptr<c10::BFloat16>(), ld, xf.data(), out, k, yf.data());
-  else
-    product(weight.data_ptr<float>(), ld, xf.data(), out, k, yf.data());
-  if (bias.defined()) {
+  auto y = at::empty({1, out}, x.options());
+  auto addBias = [&](float* yf) {
+    if (!bias.defined()) return;
     const auto bf = bias.to(at::kFloat).contiguous();
     const float* b = bf.data_ptr<float>();
     for (std::int64_t o = 0; o < out; ++o) yf[o] += b[o];
+  };
+  if (weight.scalar_type() == at::kFloat) {  // x and y used in place: no copies for one row
+    product(weight.data_ptr<float>(), ld, xc.data_ptr<float>(), out, k, y.data_ptr<float>());
+    addBias(y.data_ptr<float>());
+    return y;
   }
-  auto y = at::empty({1, out}, x.options());
-  if (y.scalar_type() == at::kFloat) {
-    std::copy(yf.begin(), yf.end(), y.data_ptr<float>());
-  } else {
-    auto* yb = y.data_ptr<c10::BFloat16>();  // round to nearest even, as LibTorch's casts do
-    for (std::int64_t o = 0; o < out; ++o) yb[o] = c10::BFloat16(yf[o]);
-  }
+  std::vector<float> xf(static_cast<std::size_t>(k)), yf(static_cast<std::size_t>(out));
+  prepareVector(xc.data_ptr<c10::BFloat16>(), k, true, xf.data());
+  product(weight.data_ptr<c10::BFloat16>(), ld, xf.data(), out, k, yf.data());
+  addBias(yf.data());
+  auto* yb = y.data_ptr<c10::BFloat16>();  // round to nearest even, as LibTorch's casts do
+  for (std::int64_t o = 0; o < out; ++o) yb[o] = c10::BFloat16(yf[o]);
   return y;
 }
 
