@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -38,6 +39,7 @@ nlohmann::json toJson(const ProfileResult& r) {
           {"decode_weight_bytes", r.weight_bytes_per_token},
           {"decode_kv_bytes_mean", r.kv_bytes_mean},
           {"read_gbps", r.read_gbps},
+          {"read_gbps_samples", r.read_gbps_samples},
           {"bound_ms", r.boundMs()},
           {"ratio_to_bound", r.ratio()}};
 }
@@ -54,7 +56,10 @@ void printResult(const ProfileResult& r) {
              r.decode_ms_mean, r.decode_ms_best, r.decode_tokens);
   fmt::print("bytes per token  {:.1f} MB weights + {:.1f} MB cache (mean)\n",
              r.weight_bytes_per_token / 1e6, r.kv_bytes_mean / 1e6);
-  fmt::print("read bandwidth   {:.1f} GB/s (measured now)\n", r.read_gbps);
+  const auto [low, high] =
+      std::minmax_element(r.read_gbps_samples.begin(), r.read_gbps_samples.end());
+  fmt::print("read bandwidth   {:.1f} GB/s (median of {} samples in this run, {:.1f}-{:.1f})\n",
+             r.read_gbps, r.read_gbps_samples.size(), *low, *high);
   fmt::print("memory bound     {:.2f} ms/token; decode at {:.2f}x the bound\n", r.boundMs(),
              r.ratio());
 }

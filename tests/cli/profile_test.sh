@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `hae profile`: the bytes a decode step reads equal the decoder's tensors as config.json sizes
-# them, the bound is those bytes (and the cache's) over the bandwidth measured in the same run,
+# them, the bound is those bytes (and the cache's) over the bandwidth measured in the same run
+# (the median of samples taken before and during decoding),
 # and bad flags are refused without leaving files behind.
 set -u
 hae=$1 data=$2 work=$3
@@ -40,6 +41,11 @@ if not (20 * per_token <= kv <= 23 * per_token):
 bound = (text["decode_weight_bytes"] + kv) / (text["read_gbps"] * 1e9) * 1e3
 if abs(bound - text["bound_ms"]) > 1e-9 * bound or text["read_gbps"] <= 0:
     problems.append(f"bound {text['bound_ms']} != {bound}")
+samples = sorted(text["read_gbps_samples"])  # before loading, every 8 decode steps, after
+if len(samples) != 2 + (text["decode_tokens"] - 1) // 8 or min(samples) <= 0:
+    problems.append(f"bandwidth samples {samples} for {text['decode_tokens']} decode steps")
+elif abs(text["read_gbps"] - (samples[len(samples) // 2] + samples[(len(samples) - 1) // 2]) / 2) > 1e-9:
+    problems.append(f"read_gbps {text['read_gbps']} is not the median of {samples}")
 if abs(text["ratio_to_bound"] - text["decode_ms_mean"] / text["bound_ms"]) > 1e-9:
     problems.append("ratio is not decode / bound")
 if image["vision_s"] <= 0 or image["vision_s"] >= image["prefill_s"]:

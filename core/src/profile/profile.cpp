@@ -20,6 +20,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// One bandwidth sample (a 512 MiB read, ~10 ms) per this many decode steps.
+constexpr int kTokensPerBandwidthSample = 8;
+
 double secondsSince(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
@@ -76,9 +79,11 @@ ProfileResult runProfile(const ProfileOptions& options, const ProfileProgress& p
   torch::NoGradGuard no_grad;
   ProfileResult r;
 
-  // Bandwidth first, while no model occupies the memory it streams through.
+  // Bandwidth first, while no model occupies the memory it streams through; then again every
+  // few decode steps (not timed) and after them, and the ratio uses the median.
   say("measuring the memory read bandwidth");
-  r.read_gbps = measureReadBandwidth(options.threads > 0 ? options.threads : buildInfo().threads);
+  ReadBandwidthProbe probe(options.threads > 0 ? options.threads : buildInfo().threads, 512);
+  r.read_gbps_samples.push_back(probe.sample(8));
 
   say(options.session.random_init.empty() ? "loading the model"
                                           : "building the model with random weights");
@@ -113,6 +118,7 @@ ProfileResult runProfile(const ProfileOptions& options, const ProfileProgress& p
   std::vector<double> ms;
   double kv_sum = 0;
   for (int i = 0; i < options.decode_tokens; ++i) {
+    if (i > 0 && i % kTokensPerBandwidthSample == 0) r.read_gbps_samples.push_back(probe.sample(1));
     const std::int64_t token = logits.argmax().item<std::int64_t>();  // EOS or not: keep going
     const StepTelemetry& last = engine.lastTelemetry();  // the cache this step will read
     for (int l = 0; l < spec.num_layers; ++l)
@@ -125,6 +131,11 @@ ProfileResult runProfile(const ProfileOptions& options, const ProfileProgress& p
   r.decode_ms_mean = std::accumulate(ms.begin(), ms.end(), 0.0) / ms.size();
   r.decode_ms_best = *std::min_element(ms.begin(), ms.end());
   r.kv_bytes_mean = static_cast<std::int64_t>(kv_sum / options.decode_tokens);
+  r.read_gbps_samples.push_back(probe.sample(4));
+  auto sorted = r.read_gbps_samples;
+  std::sort(sorted.begin(), sorted.end());
+  const std::size_t mid = sorted.size() / 2;
+  r.read_gbps = sorted.size() % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
   return r;
 }
 

@@ -52,35 +52,43 @@ std::uint64_t sumWords(const std::uint64_t* p, std::size_t n) {
 
 }  // namespace
 
-double measureReadBandwidth(int threads, int mib, int reps) {
-  if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  const std::size_t words = std::size_t(mib) * 1024 * 1024 / sizeof(std::uint64_t);
-  std::unique_ptr<std::uint64_t[]> buffer(new std::uint64_t[words]);
-  const std::size_t part = words / threads;
-  std::vector<std::uint64_t> sums(threads);
-  auto run = [&](bool first_touch) {
-    std::vector<std::thread> pool;
-    for (int t = 0; t < threads; ++t)
-      pool.emplace_back([&, t] {
-        std::uint64_t* p = buffer.get() + t * part;
-        if (first_touch)
-          std::fill(p, p + part, std::uint64_t(t + 1));  // pages local to the reader
-        else
-          sums[t] += sumWords(p, part);
-      });
-    for (auto& th : pool) th.join();
-  };
+ReadBandwidthProbe::ReadBandwidthProbe(int threads, int mib)
+    : threads_(threads > 0 ? threads
+                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()))),
+      words_(std::size_t(mib) * 1024 * 1024 / sizeof(std::uint64_t)),
+      buffer_(new std::uint64_t[words_]) {
   run(true);
+}
+
+ReadBandwidthProbe::~ReadBandwidthProbe() = default;
+
+void ReadBandwidthProbe::run(bool first_touch) {
+  const std::size_t part = words_ / threads_;
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads_; ++t)
+    pool.emplace_back([this, t, part, first_touch] {
+      std::uint64_t* p = buffer_.get() + t * part;
+      if (first_touch)
+        std::fill(p, p + part, std::uint64_t(t + 1));  // pages local to the reader
+      else
+        sink_ += sumWords(p, part);  // kept, so the sums cannot be dropped
+    });
+  for (auto& th : pool) th.join();
+}
+
+double ReadBandwidthProbe::sample(int reps) {
   double best = 1e30;
-  for (int r = 0; r < reps; ++r) {
+  for (int r = 0; r < std::max(1, reps); ++r) {
     const auto t0 = std::chrono::steady_clock::now();
     run(false);
     best = std::min(best,
                     std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
-  volatile std::uint64_t sink = 0;
-  for (auto s : sums) sink = sink + s;  // keeps the sums alive
-  return double(part) * threads * sizeof(std::uint64_t) / best / 1e9;
+  return double(words_ / threads_) * threads_ * sizeof(std::uint64_t) / best / 1e9;
+}
+
+double measureReadBandwidth(int threads, int mib, int reps) {
+  return ReadBandwidthProbe(threads, mib).sample(reps);
 }
 
 }  // namespace hae
