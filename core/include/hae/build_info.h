@@ -25,6 +25,10 @@ inline constexpr int kMaxThreads = 1024;
 // half the cores, which is 1 on a 2-core machine.
 void setThreads(int n);
 
+// The thread count last given to setThreads (LibTorch's count if never called): the most an
+// Engine decodes with; it uses fewer while other processes hold cores (engine/core_share.h).
+int requestedThreads();
+
 // One-line summary, e.g. "LibTorch 1.13.0, CPU only, 2 threads".
 std::string describeRuntime();
 

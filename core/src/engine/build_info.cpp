@@ -7,6 +7,7 @@
 
 #include <dlfcn.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <thread>
 
@@ -27,8 +28,18 @@ BuildInfo buildInfo() {
   return info;
 }
 
+namespace {
+std::atomic<int> requested_threads{0};
+}
+
+int requestedThreads() {
+  if (requested_threads == 0) requested_threads = at::get_num_threads();
+  return requested_threads;
+}
+
 void setThreads(int n) {
   if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  requested_threads = n;
   at::set_num_threads(n);
   // Debian's LibTorch calls the system BLAS (OpenBLAS) for matrix-vector products, and OpenBLAS
   // keeps its own pool of one thread per core that set_num_threads does not reach. On a busy

@@ -8,6 +8,7 @@
 
 #include "../models/vlm_model.h"
 #include "../policies/policy.h"
+#include "core_share.h"
 #include "hae/session.h"
 #include "hae/telemetry.h"
 #include "layer_view.h"
@@ -19,7 +20,7 @@ struct ForwardCapture {  // what `hae dump` and the parity tests want from a pre
   at::Tensor inputs_embeds;
   std::vector<at::Tensor> hidden_states;  // HF convention: [i] = output of layer i-1, [L] = normed
   at::Tensor last_layer_output_prenorm;
-  at::Tensor logits;                      // all positions
+  at::Tensor logits;  // all positions
   ImageOutputs image;
 };
 
@@ -65,10 +66,10 @@ class Engine {
   double lastObserveMs() const { return observe_ms_; }
 
  private:
-  at::Tensor runLayers(at::Tensor h, at::Tensor positions, std::vector<SlotMeta> metas, bool prefill,
-                       ForwardCapture* capture);
-  double visionHook(const PromptPlan& plan, at::Tensor& h,
-                    std::vector<SlotMeta>& metas, std::vector<std::int64_t>& positions);
+  at::Tensor runLayers(at::Tensor h, at::Tensor positions, std::vector<SlotMeta> metas,
+                       bool prefill, ForwardCapture* capture);
+  double visionHook(const PromptPlan& plan, at::Tensor& h, std::vector<SlotMeta>& metas,
+                    std::vector<std::int64_t>& positions);
   void checkCancel() const;
   void recomputeCache(int kv_length);
   int renumberCache();
@@ -88,6 +89,8 @@ class Engine {
   int answer_start_ = 0;   // tokens_ index where the current answer's context starts (forgetFrom)
   int rope_shift_ = 0;     // next_position_ minus the next rotary position (pos.mode = renumber)
   int step_ = 0;
+  CoreShare core_share_;  // fewer decode threads while other processes hold cores
+  void shareCores();
   double embed_ms_ = 0;
   StepTelemetry telemetry_;
   std::atomic<bool> cancel_{false};
