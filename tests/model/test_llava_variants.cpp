@@ -26,9 +26,7 @@ json readJson(const fs::path& p) {
   return json::parse(in);
 }
 
-void writeJson(const fs::path& p, const json& j) {
-  std::ofstream(p) << j.dump(2);
-}
+void writeJson(const fs::path& p, const json& j) { std::ofstream(p) << j.dump(2); }
 
 std::map<std::string, at::Tensor> fixtureWeights() {
   auto archive = SafetensorsArchive::openFolder(dataPath("models/tiny-llava"));
@@ -38,15 +36,14 @@ std::map<std::string, at::Tensor> fixtureWeights() {
 }
 
 // A model folder from a (modified) tiny-llava config and a set of weights.
-std::string writeModel(const TempDir& dir, const json& config,
-                       const std::map<std::string, at::Tensor>& weights) {
+std::string writeModel(const TempDir& dir, const json& config, const std::map<std::string, at::Tensor>& weights) {
   writeJson(dir.path() / "config.json", config);
   writeTorchSafetensors((dir.path() / "model.safetensors").string(), weights);
   return dir.str();
 }
 
-at::Tensor prefillLogits(const std::shared_ptr<VlmModel>& model,
-                         const std::vector<std::int64_t>& ids, const at::Tensor& pixels) {
+at::Tensor prefillLogits(const std::shared_ptr<VlmModel>& model, const std::vector<std::int64_t>& ids,
+                         const at::Tensor& pixels) {
   Engine engine(model, makePolicy("full", {}));
   return engine.prefill(model->planFromIds(ids, pixels));
 }
@@ -54,8 +51,7 @@ at::Tensor prefillLogits(const std::shared_ptr<VlmModel>& model,
 // Greedy decode with the cache, checking each step's logits against a fresh no-cache forward
 // over the same prefix.
 void expectCachedDecodeMatchesRecompute(const std::shared_ptr<VlmModel>& model,
-                                        std::vector<std::int64_t> ids, const at::Tensor& pixels,
-                                        int steps) {
+                                        std::vector<std::int64_t> ids, const at::Tensor& pixels, int steps) {
   Engine engine(model, makePolicy("full", {}));
   auto logits = engine.prefill(model->planFromIds(ids, pixels));
   for (int s = 0; s < steps; ++s) {
@@ -78,20 +74,15 @@ TEST(LlavaVariants, GroupedQueryAndMultiQueryEqualRepeatedHeads) {
     std::map<std::string, at::Tensor> mha = weights;
     for (int l = 0; l < 2; ++l) {
       for (const char* proj : {"k_proj", "v_proj"}) {
-        const std::string name =
-            "language_model.model.layers." + std::to_string(l) + ".self_attn." + proj + ".weight";
+        const std::string name = "language_model.model.layers." + std::to_string(l) + ".self_attn." + proj + ".weight";
         auto reduced = weights[name].narrow(0, 0, kv_heads * d).contiguous();
         weights[name] = reduced;
-        mha[name] = reduced.view({kv_heads, 1, d, -1})
-                        .expand({kv_heads, group, d, reduced.size(1)})
-                        .reshape({4 * d, -1})
-                        .contiguous();
+        mha[name] = reduced.view({kv_heads, 1, d, -1}).expand({kv_heads, group, d, reduced.size(1)}).reshape({4 * d, -1}).contiguous();
       }
     }
     TempDir gqa_dir, mha_dir;
     std::shared_ptr<VlmModel> gqa = loadModel(writeModel(gqa_dir, config, weights), {});
-    std::shared_ptr<VlmModel> twin = loadModel(
-        writeModel(mha_dir, readJson(dataPath("models/tiny-llava/config.json")), mha), {});
+    std::shared_ptr<VlmModel> twin = loadModel(writeModel(mha_dir, readJson(dataPath("models/tiny-llava/config.json")), mha), {});
     EXPECT_EQ(gqa->spec().num_kv_heads, kv_heads);
     EXPECT_EQ(gqa->spec().kvBytesPerToken() * 4 / kv_heads, twin->spec().kvBytesPerToken());
     const auto a = prefillLogits(gqa, ref.ids(), ref["pixel_values"]);
@@ -114,9 +105,7 @@ TEST(LlavaVariants, ShardedCheckpointLoadsLikeTheSingleFile) {
     index["weight_map"][name] = "model-0000" + std::to_string(s + 1) + "-of-00002.safetensors";
   }
   for (int s = 0; s < 2; ++s)
-    writeTorchSafetensors(
-        (dir.path() / ("model-0000" + std::to_string(s + 1) + "-of-00002.safetensors")).string(),
-        shard[s]);
+    writeTorchSafetensors((dir.path() / ("model-0000" + std::to_string(s + 1) + "-of-00002.safetensors")).string(), shard[s]);
   writeJson(dir.path() / "model.safetensors.index.json", index);
   std::shared_ptr<VlmModel> sharded = loadModel(dir.str(), {});
   std::shared_ptr<VlmModel> single = loadModel(dataPath("models/tiny-llava"), {});
@@ -146,8 +135,7 @@ TEST(LlavaVariants, Bf16WeightsLoadExactlyAsRoundedFp32) {
   LoadOptions bf16_compute;
   bf16_compute.float_dtype = torch::kBFloat16;
   std::shared_ptr<VlmModel> c = loadModel(bf16_dir.str(), bf16_compute);
-  EXPECT_LT(maxAbsDiff(prefillLogits(c, ref.ids(), ref["pixel_values"]), ref["logits"][0][-1]),
-            0.5);
+  EXPECT_LT(maxAbsDiff(prefillLogits(c, ref.ids(), ref["pixel_values"]), ref["logits"][0][-1]), 0.5);
 }
 
 // vision_features for other feature layers and strategies equal the fixture's CLIP hidden states.
@@ -158,18 +146,15 @@ TEST(LlavaVariants, FeatureLayerAndStrategyComeFromConfig) {
     std::string strategy;
     std::vector<int> hidden;  // vision_hidden_states.i concatenated
   };
-  for (const Variant& v :
-       {Variant{-1, "default", {3}}, Variant{1, "default", {1}}, Variant{-2, "full", {2}},
-        Variant{json::array({-3, -1}), "default", {1, 3}}}) {
+  for (const Variant& v : {Variant{-1, "default", {3}}, Variant{1, "default", {1}}, Variant{-2, "full", {2}},
+                           Variant{json::array({-3, -1}), "default", {1, 3}}}) {
     json config = readJson(dataPath("models/tiny-llava/config.json"));
     config["vision_feature_layer"] = v.layer;
     config["vision_feature_select_strategy"] = v.strategy;
     auto weights = fixtureWeights();
-    if (v.hidden.size() >
-        1) {  // the projector takes the concatenation: give it a fitting input layer
+    if (v.hidden.size() > 1) {  // the projector takes the concatenation: give it a fitting input layer
       torch::manual_seed(0);
-      weights["multi_modal_projector.linear_1.weight"] =
-          torch::randn({64, 32 * static_cast<int64_t>(v.hidden.size())}) * 0.1;
+      weights["multi_modal_projector.linear_1.weight"] = torch::randn({64, 32 * static_cast<int64_t>(v.hidden.size())}) * 0.1;
     }
     TempDir dir;
     auto model = loadLlava(writeModel(dir, config, weights), {});
@@ -242,8 +227,7 @@ TEST(LlavaVariants, BadCheckpointsGiveErrorsNamingTheTensor) {
     loadModel(dir.str(), {});
     FAIL() << "missing tensor accepted";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("multi_modal_projector.linear_2.bias"), std::string::npos)
-        << e.what();
+    EXPECT_NE(std::string(e.what()).find("multi_modal_projector.linear_2.bias"), std::string::npos) << e.what();
   }
   config["text_config"]["hidden_size"] = 32;
   config["text_config"]["head_dim"] = 8;

@@ -1,8 +1,8 @@
 #include "engine.h"
 
-#include <ATen/Parallel.h>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -11,9 +11,9 @@
 #include "../models/prompt_text.h"
 #include "../text/rope.h"
 #include "hae/build_info.h"
+#include "overrides.h"
 #include "hae/error.h"
 #include "hae/weight_manifest.h"
-#include "overrides.h"
 
 namespace hae {
 
@@ -50,16 +50,14 @@ void requirePrefillFits(const ModelSpec& spec, std::int64_t n) {
 void requireFiniteLogits(const at::Tensor& logits, const std::string& where) {
   const auto bad = (~torch::isfinite(logits)).sum().item<std::int64_t>();
   if (bad > 0)
-    throw Error(
-        fmt::format("{}: the model produced {} NaN or Inf logits of {}; the run is stopped "
-                    "(check the weights for NaN/Inf and the load dtype)",
-                    where, bad, logits.numel()));
+    throw Error(fmt::format("{}: the model produced {} NaN or Inf logits of {}; the run is stopped "
+                            "(check the weights for NaN/Inf and the load dtype)",
+                            where, bad, logits.numel()));
 }
 
 // The rotary positions of the rows `metas`: an M-RoPE model (Qwen2-VL) rotates each row by its
 // slot's (t, h, w), int64 [3, n]; the others by the 1-D `positions`.
-at::Tensor ropePositions(const std::vector<SlotMeta>& metas, const at::Tensor& positions,
-                         bool mrope) {
+at::Tensor ropePositions(const std::vector<SlotMeta>& metas, const at::Tensor& positions, bool mrope) {
   if (!mrope) return positions;
   const auto n = static_cast<std::int64_t>(metas.size());
   std::vector<std::int64_t> flat(3 * metas.size());
@@ -87,12 +85,7 @@ at::Tensor Engine::runLayers(at::Tensor h, at::Tensor positions, std::vector<Slo
   const bool observing = observe_.visibility || observe_.attention;
   views_.assign(observing ? spec.num_layers : 0, {});
   observe_ms_ = 0;
-  PolicyContext ctx{cache_,
-                    spec,
-                    tokens_,
-                    step_,
-                    telemetry_.events,
-                    telemetry_.probes,
+  PolicyContext ctx{cache_, spec, tokens_, step_, telemetry_.events, telemetry_.probes,
                     prefill ? &telemetry_.merged : nullptr};
   const int kv_length = static_cast<int>(cache_.layer(0).size() + metas.size());
   auto [cos, sin] = model_->rotary(ropePositions(metas, positions, mrope_), kv_length);
@@ -120,8 +113,7 @@ at::Tensor Engine::runLayers(at::Tensor h, at::Tensor positions, std::vector<Slo
     telemetry_.layers[layer].ms = msSince(start);
     if (observing) {
       const auto observe_start = Clock::now();
-      observeLayer(cache_.layer(layer), static_cast<int>(tokens_.size()), observe_, tap,
-                   views_[layer]);
+      observeLayer(cache_.layer(layer), static_cast<int>(tokens_.size()), observe_, tap, views_[layer]);
       observe_ms_ += msSince(observe_start);
     }
     if (capture && capture->enabled) capture->hidden_states.push_back(h.unsqueeze(0));
@@ -264,11 +256,10 @@ at::Tensor Engine::decode(std::int64_t token, const TokenInfo* prompt_token) {
   if (model_->rotaryRegime(held + 1) != model_->rotaryRegime(held)) recomputeCache(held + 1);
   auto ids = torch::tensor({token}, torch::kInt64);
   auto h = model_->embed(ids, {});
-  std::vector<SlotMeta> metas = {
-      {info.position - rope_shift_, info.modality, static_cast<int>(tokens_.size() - 1)}};
+  std::vector<SlotMeta> metas = {{info.position - rope_shift_, info.modality, static_cast<int>(tokens_.size() - 1)}};
   if (mrope_) metas[0].mrope.fill(info.position + rope_delta_);  // i + rope_deltas on every axis
-  h = runLayers(h, torch::tensor({static_cast<std::int64_t>(metas[0].position)}, torch::kInt64),
-                metas, false, nullptr);
+  h = runLayers(h, torch::tensor({static_cast<std::int64_t>(metas[0].position)}, torch::kInt64), metas, false,
+                nullptr);
   auto logits = model_->logits(model_->finalNorm(h))[0].to(torch::kFloat32).cpu();
   requireFiniteLogits(logits, fmt::format("decode step {}", step_));
   telemetry_.model_ms = msSince(start) - telemetry_.policy_ms - observe_ms_;
@@ -283,17 +274,15 @@ void Engine::forgetFrom(int first) {
   if (first <= 0 || first >= static_cast<int>(tokens_.size()))
     throw Error(fmt::format("forgetFrom({}): the run holds {} tokens", first, tokens_.size()));
   if (rope_shift_ != 0)
-    throw Error(
-        fmt::format("policy {}: compress once, ask many is not defined with "
-                    "pos.mode=renumber (the kept tokens moved, so a new question has no "
-                    "position to take); use pos.mode=original",
-                    policy_->name()));
+    throw Error(fmt::format("policy {}: compress once, ask many is not defined with "
+                            "pos.mode=renumber (the kept tokens moved, so a new question has no "
+                            "position to take); use pos.mode=original",
+                            policy_->name()));
   for (std::size_t i = first; i < tokens_.size(); ++i)
     if (tokens_[i].modality != Modality::Generated && isForceKept(overrides_, tokens_[i].position))
-      throw Error(
-          fmt::format("what-if edit: position {} is force-kept but belongs to the question "
-                      "that compress once, ask many replaces",
-                      tokens_[i].position));
+      throw Error(fmt::format("what-if edit: position {} is force-kept but belongs to the question "
+                              "that compress once, ask many replaces",
+                              tokens_[i].position));
   const int forgotten_from = static_cast<int>(tokens_.size());
   for (int l = 0; l < cache_.numLayers(); ++l) {
     LayerCache& lc = cache_.layer(l);
@@ -316,22 +305,21 @@ void Engine::forgetFrom(int first) {
 // projector and before layer 0, so a dropped image token is computed by no layer and cached in
 // none. Kept rows keep their original positions unless the policy renumbers them (the prompt
 // starts at 0, so the kept rows become 0..n-1 and decoding continues at n). Returns its time.
-double Engine::visionHook(const PromptPlan& plan, at::Tensor& h, std::vector<SlotMeta>& metas,
-                          std::vector<std::int64_t>& positions) {
+double Engine::visionHook(const PromptPlan& plan, at::Tensor& h,
+                          std::vector<SlotMeta>& metas, std::vector<std::int64_t>& positions) {
   const auto start = Clock::now();
   VisionInput in{h, metas, {}, false, {}};
   if (policy_->wantsTowerAttention())
     in.tower_attention = model_->towerAttention(plan, &in.tower_has_cls, &in.tower_missing);
-  PolicyContext ctx{
-      cache_, model_->spec(), tokens_, 0, telemetry_.events, telemetry_.probes, &telemetry_.merged};
+  PolicyContext ctx{cache_, model_->spec(), tokens_, 0, telemetry_.events, telemetry_.probes,
+                    &telemetry_.merged};
   auto decision = policy_->selectVisionRows(in, ctx);
   if (!decision) return msSince(start);
   for (std::size_t i = 0; i < decision->keep.size(); ++i)
     if (decision->keep[i] < 0 || decision->keep[i] >= static_cast<std::int64_t>(metas.size()) ||
         (i > 0 && decision->keep[i] <= decision->keep[i - 1]))
-      throw Error(
-          fmt::format("policy {}: the V hook's kept rows must be ascending rows of the prompt",
-                      policy_->name()));
+      throw Error(fmt::format("policy {}: the V hook's kept rows must be ascending rows of the prompt",
+                              policy_->name()));
   decision->keep = withPinnedRows(decision->keep, metas);
   if (!decision->replace.empty()) {
     h = h.clone();
@@ -365,10 +353,9 @@ void Engine::recomputeCache(int kv_length) {
     const bool binned = std::any_of(lc.slots().begin(), lc.slots().end(),
                                     [](const SlotMeta& s) { return s.binned; });
     if (lc.perHead() || lc.size() != earlier || lc.maskedCount() > 0 || binned) {
-      spdlog::warn(
-          "rotary tables change at cache length {}, but the cache no longer holds every "
-          "token; earlier keys keep their old rotation",
-          kv_length);
+      spdlog::warn("rotary tables change at cache length {}, but the cache no longer holds every "
+                   "token; earlier keys keep their old rotation",
+                   kv_length);
       return;
     }
   }
@@ -437,11 +424,9 @@ void Engine::recordTelemetry(int step) {
                 [&](const PolicyEvent& e) { return isForceKept(overrides_, e.position); });
   telemetry_.context_length = static_cast<int>(tokens_.size());
   const int layers = cache_.numLayers();
-  telemetry_.patch_states.assign(
-      layers, std::vector<PatchState>(visual_tokens_.size(), PatchState::Evicted));
+  telemetry_.patch_states.assign(layers, std::vector<PatchState>(visual_tokens_.size(), PatchState::Evicted));
   std::vector<int> visual_index(tokens_.size(), -1);
-  for (std::size_t v = 0; v < visual_tokens_.size(); ++v)
-    visual_index[visual_tokens_[v]] = static_cast<int>(v);
+  for (std::size_t v = 0; v < visual_tokens_.size(); ++v) visual_index[visual_tokens_[v]] = static_cast<int>(v);
   for (int l = 0; l < layers; ++l) {
     const LayerCache& lc = cache_.layer(l);
     LayerStats& stats = telemetry_.layers[l];
@@ -466,8 +451,7 @@ void Engine::recordTelemetry(int step) {
         ++stats.live[static_cast<int>(s.modality)];
       }
       if (s.token < static_cast<int>(visual_index.size()) && visual_index[s.token] >= 0)
-        telemetry_.patch_states[l][visual_index[s.token]] =
-            s.binned ? PatchState::InBin : PatchState::Kept;
+        telemetry_.patch_states[l][visual_index[s.token]] = s.binned ? PatchState::InBin : PatchState::Kept;
     }
   }
 }

@@ -8,9 +8,9 @@
 
 #include "../models/vlm_model.h"
 #include "../policies/policy.h"
-#include "core_share.h"
 #include "hae/session.h"
 #include "hae/telemetry.h"
+#include "core_share.h"
 #include "layer_view.h"
 
 namespace hae {
@@ -20,7 +20,7 @@ struct ForwardCapture {  // what `hae dump` and the parity tests want from a pre
   at::Tensor inputs_embeds;
   std::vector<at::Tensor> hidden_states;  // HF convention: [i] = output of layer i-1, [L] = normed
   at::Tensor last_layer_output_prenorm;
-  at::Tensor logits;  // all positions
+  at::Tensor logits;                      // all positions
   ImageOutputs image;
 };
 
@@ -66,10 +66,10 @@ class Engine {
   double lastObserveMs() const { return observe_ms_; }
 
  private:
-  at::Tensor runLayers(at::Tensor h, at::Tensor positions, std::vector<SlotMeta> metas,
-                       bool prefill, ForwardCapture* capture);
-  double visionHook(const PromptPlan& plan, at::Tensor& h, std::vector<SlotMeta>& metas,
-                    std::vector<std::int64_t>& positions);
+  at::Tensor runLayers(at::Tensor h, at::Tensor positions, std::vector<SlotMeta> metas, bool prefill,
+                       ForwardCapture* capture);
+  double visionHook(const PromptPlan& plan, at::Tensor& h,
+                    std::vector<SlotMeta>& metas, std::vector<std::int64_t>& positions);
   void checkCancel() const;
   void recomputeCache(int kv_length);
   int renumberCache();

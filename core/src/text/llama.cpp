@@ -16,8 +16,7 @@ namespace hae {
 
 namespace nn = torch::nn;
 
-torch::Tensor linearRows(const torch::Tensor& x, const torch::Tensor& weight,
-                         const torch::Tensor& bias) {
+torch::Tensor linearRows(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias) {
   if (x.dim() == 2 && x.size(0) == 1 && rowProductSupported(weight, x))
     return rowProduct(weight, bias, x);
   // Without AVX-512, one fp32 row still reads faster through OpenBLAS's sgemv than through GEMM.
@@ -71,11 +70,9 @@ void StackedRows::stack(const std::vector<torch::nn::Linear*>& parts) {
   }
 }
 
-torch::Tensor StackedRows::forward(const std::vector<torch::nn::Linear*>& parts,
-                                   const torch::Tensor& x) {
+torch::Tensor StackedRows::forward(const std::vector<torch::nn::Linear*>& parts, const torch::Tensor& x) {
   bool biases_alike = true;
-  for (auto* p : parts)
-    biases_alike = biases_alike && (*p)->bias.defined() == (*parts[0])->bias.defined();
+  for (auto* p : parts) biases_alike = biases_alike && (*p)->bias.defined() == (*parts[0])->bias.defined();
   if (torch::GradMode::is_enabled() || !biases_alike) {  // training: each projection on its own
     std::vector<torch::Tensor> outs;
     for (auto* p : parts) outs.push_back(project(*p, x));
@@ -91,8 +88,7 @@ torch::Tensor StackedRows::forward(const std::vector<torch::nn::Linear*>& parts,
 std::int64_t decodeReadBytes(LlamaModelImpl& model, const torch::nn::Linear& lm_head) {
   std::int64_t bytes = 0;
   auto add = [&](const torch::nn::Module& m) {
-    for (const auto& p : m.parameters())
-      bytes += p.numel() * static_cast<std::int64_t>(p.element_size());
+    for (const auto& p : m.parameters()) bytes += p.numel() * static_cast<std::int64_t>(p.element_size());
   };
   add(*model.layers);
   add(*model.norm);
@@ -104,11 +100,15 @@ RmsNormImpl::RmsNormImpl(int dim, double eps_) : eps(eps_) {
   weight = register_parameter("weight", torch::ones({dim}));
 }
 
+namespace {
+
 // One token at inference: the hand-written steps (decode_rows.h), which LibTorch cannot
 // differentiate, and which take the same dtype throughout.
 bool decodeRow(const torch::Tensor& x) {
   return !torch::GradMode::is_enabled() && decodeRowSupported(x);
 }
+
+}  // namespace
 
 torch::Tensor RmsNormImpl::forward(const torch::Tensor& x) {
   if (decodeRow(x) && weight.scalar_type() == x.scalar_type()) return rmsNormRow(x, weight, eps);
@@ -121,26 +121,19 @@ torch::Tensor RmsNormImpl::forward(const torch::Tensor& x) {
 LlamaAttentionImpl::LlamaAttentionImpl(const TextConfig& c)
     : heads(c.num_attention_heads), kv_heads(c.num_key_value_heads), head_dim(c.head_dim) {
   const bool bias = c.attention_bias;
-  q_proj = register_module(
-      "q_proj", nn::Linear(nn::LinearOptions(c.hidden_size, heads * head_dim).bias(bias)));
-  k_proj = register_module(
-      "k_proj", nn::Linear(nn::LinearOptions(c.hidden_size, kv_heads * head_dim).bias(bias)));
-  v_proj = register_module(
-      "v_proj", nn::Linear(nn::LinearOptions(c.hidden_size, kv_heads * head_dim).bias(bias)));
-  o_proj = register_module(
-      "o_proj", nn::Linear(nn::LinearOptions(heads * head_dim, c.hidden_size).bias(bias)));
+  q_proj = register_module("q_proj", nn::Linear(nn::LinearOptions(c.hidden_size, heads * head_dim).bias(bias)));
+  k_proj = register_module("k_proj", nn::Linear(nn::LinearOptions(c.hidden_size, kv_heads * head_dim).bias(bias)));
+  v_proj = register_module("v_proj", nn::Linear(nn::LinearOptions(c.hidden_size, kv_heads * head_dim).bias(bias)));
+  o_proj = register_module("o_proj", nn::Linear(nn::LinearOptions(heads * head_dim, c.hidden_size).bias(bias)));
   qkv_rows.stack({&q_proj, &k_proj, &v_proj});
 }
 
 LlamaMlpImpl::LlamaMlpImpl(const TextConfig& c) : act(c.hidden_act) {
   checkActivation(act, "text_config.hidden_act");
   const bool bias = c.mlp_bias;
-  gate_proj = register_module(
-      "gate_proj", nn::Linear(nn::LinearOptions(c.hidden_size, c.intermediate_size).bias(bias)));
-  up_proj = register_module(
-      "up_proj", nn::Linear(nn::LinearOptions(c.hidden_size, c.intermediate_size).bias(bias)));
-  down_proj = register_module(
-      "down_proj", nn::Linear(nn::LinearOptions(c.intermediate_size, c.hidden_size).bias(bias)));
+  gate_proj = register_module("gate_proj", nn::Linear(nn::LinearOptions(c.hidden_size, c.intermediate_size).bias(bias)));
+  up_proj = register_module("up_proj", nn::Linear(nn::LinearOptions(c.hidden_size, c.intermediate_size).bias(bias)));
+  down_proj = register_module("down_proj", nn::Linear(nn::LinearOptions(c.intermediate_size, c.hidden_size).bias(bias)));
   gate_up_rows.stack({&gate_proj, &up_proj});
 }
 
@@ -149,8 +142,7 @@ torch::Tensor LlamaMlpImpl::forward(const torch::Tensor& x) {
   const std::int64_t width = gate_proj->weight.size(0);
   if ((act == "silu" || act == "swish") && decodeRow(gate_up))
     return project(down_proj, siluGateTimesUp(gate_up));
-  return project(down_proj,
-                 activate(gate_up.narrow(-1, 0, width), act) * gate_up.narrow(-1, width, width));
+  return project(down_proj, activate(gate_up.narrow(-1, 0, width), act) * gate_up.narrow(-1, width, width));
 }
 
 torch::Tensor LlamaAttentionImpl::qkv(const torch::Tensor& x) {
@@ -170,10 +162,9 @@ namespace {
 void fillTap(AttentionTap& tap, const torch::Tensor& probs, int kv_heads) {
   // probs: [heads, n, slots] in fp32
   if (tap.keep_last_row) tap.last_row = probs.select(1, probs.size(1) - 1).contiguous();
-  auto sel =
-      tap.query_rows.empty()
-          ? probs
-          : probs.index_select(1, torch::tensor(tap.query_rows, torch::kInt64).to(probs.device()));
+  auto sel = tap.query_rows.empty()
+                 ? probs
+                 : probs.index_select(1, torch::tensor(tap.query_rows, torch::kInt64).to(probs.device()));
   if (tap.col_sum_only) {
     tap.col_sum = sel.sum(at::IntArrayRef{0, 1}).div_(sel.size(0));  // = head mean, summed over Q
     if (tap.keep_probs) tap.probs = sel;
@@ -188,9 +179,8 @@ void fillTap(AttentionTap& tap, const torch::Tensor& probs, int kv_heads) {
 
 // Attention over a per-KV-head cache (Ada-KV): each KV group attends over its own slots, one
 // matmul pair per KV head. A tap gets each head's column sums (the heads have no common slot axis).
-torch::Tensor raggedHeadAttention(const torch::Tensor& q, const torch::Tensor& positions,
-                                  const LayerCache& cache, int64_t g, int64_t n, int64_t d,
-                                  AttentionTap* tap) {
+torch::Tensor raggedHeadAttention(const torch::Tensor& q, const torch::Tensor& positions, const LayerCache& cache,
+                                  int64_t g, int64_t n, int64_t d, AttentionTap* tap) {
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
   const int64_t kv_heads = cache.numHeads();
   auto qg = q.reshape({kv_heads, g * n, d});
@@ -208,8 +198,7 @@ torch::Tensor raggedHeadAttention(const torch::Tensor& q, const torch::Tensor& p
     if (tap) {
       auto sel = tap->query_rows.empty()
                      ? probs
-                     : probs.index_select(
-                           1, torch::tensor(tap->query_rows, torch::kInt64).to(probs.device()));
+                     : probs.index_select(1, torch::tensor(tap->query_rows, torch::kInt64).to(probs.device()));
       tap->ragged_head_col_sum.push_back(sel.sum(at::IntArrayRef{0, 1}));
       if (tap->keep_last_row) tap->ragged_last_row.push_back(probs.select(1, n - 1).contiguous());
     }
@@ -256,11 +245,9 @@ torch::Tensor LlamaDecoderLayerImpl::forward(const torch::Tensor& h, const torch
   auto keys = cache.keys(), values = cache.values();
   const int64_t m = keys.size(1);
   const double scale = 1.0 / std::sqrt(static_cast<double>(d));
-  const bool one_query =
-      n == 1 && oneQueryAttentionSupported(q.reshape({a.heads, d}), keys, values);
-  auto scores = one_query
-                    ? oneQueryScores(q.reshape({a.heads, d}), keys, scale).view({a.heads, 1, m})
-                    : torch::bmm(q.reshape({a.kv_heads, g * n, d}), keys.transpose(1, 2)) * scale;
+  const bool one_query = n == 1 && oneQueryAttentionSupported(q.reshape({a.heads, d}), keys, values);
+  auto scores = one_query ? oneQueryScores(q.reshape({a.heads, d}), keys, scale).view({a.heads, 1, m})
+                          : torch::bmm(q.reshape({a.kv_heads, g * n, d}), keys.transpose(1, 2)) * scale;
   scores = scores.view({a.heads, n, m});
   if (n > 1) {
     auto future = cache.positions().view({1, m}) > positions.view({n, 1});
@@ -278,8 +265,7 @@ torch::Tensor LlamaDecoderLayerImpl::forward(const torch::Tensor& h, const torch
     if (unmasked.defined()) {
       auto peek = torch::softmax(unmasked, -1, torch::kFloat32);
       if (!tap->query_rows.empty())
-        peek =
-            peek.index_select(1, torch::tensor(tap->query_rows, torch::kInt64).to(peek.device()));
+        peek = peek.index_select(1, torch::tensor(tap->query_rows, torch::kInt64).to(peek.device()));
       tap->col_sum_peek = peek.mean(0).sum(0);
     }
   }
@@ -396,9 +382,9 @@ LlamaRotaryEmbedding::LlamaRotaryEmbedding(const TextConfig& c)
     if (r.attention_factor)
       attention_factor_ = *r.attention_factor;
     else
-      attention_factor_ =
-          factor <= 1.0 ? 1.0
-                        : std::sqrt(1 + std::log(factor) / std::log(static_cast<double>(original)));
+      attention_factor_ = factor <= 1.0 ? 1.0
+                                        : std::sqrt(1 + std::log(factor) /
+                                                            std::log(static_cast<double>(original)));
   } else if (type_ == "llama3") {
     inv_freq_ = llama3InvFreq(theta_, dim_, r);
   } else {
@@ -418,7 +404,7 @@ at::Tensor LlamaRotaryEmbedding::invFreq(std::int64_t seq_len) const {
 }
 
 std::pair<at::Tensor, at::Tensor> LlamaRotaryEmbedding::cosSin(const at::Tensor& positions,
-                                                               at::ScalarType dtype) const {
+                                                                at::ScalarType dtype) const {
   at::Tensor inv = inv_freq_;
   if (type_ == "dynamic" && positions.numel() > 0)
     inv = invFreq(positions.max().item<std::int64_t>() + 1);
@@ -435,8 +421,7 @@ std::pair<at::Tensor, at::Tensor> LlamaRotaryEmbedding::cosSin(const at::Tensor&
 LlamaForCausalLMImpl::LlamaForCausalLMImpl(const TextConfig& c) : rope(c) {
   model = register_module("model", LlamaModel(c));
   if (!c.tie_word_embeddings)
-    lm_head = register_module(
-        "lm_head", nn::Linear(nn::LinearOptions(c.hidden_size, c.vocab_size).bias(false)));
+    lm_head = register_module("lm_head", nn::Linear(nn::LinearOptions(c.hidden_size, c.vocab_size).bias(false)));
 }
 
 torch::Tensor LlamaForCausalLMImpl::logits(const torch::Tensor& normed) {
