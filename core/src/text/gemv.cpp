@@ -81,9 +81,6 @@ HAE_AVX512_BF16 void rowBlock(const c10::BFloat16* w, std::int64_t ld, const c10
                               std::int64_t k, float* y, const c10::BFloat16* ahead) {
   __m512 acc[R];
   for (int j = 0; j < R; ++j) acc[j] = _mm512_setzero_ps();
-  auto load = [](const c10::BFloat16* p) {
-    return reinterpret_cast<__m512bh>(_mm512_loadu_si512(p));
-  };
   std::int64_t i = 0;
   for (; i + 32 <= k; i += 32) {
     const auto xv = reinterpret_cast<__m512bh>(_mm512_loadu_si512(x + i));
